@@ -1,0 +1,4 @@
+//! The `ruvllm` command line.
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,323 @@
+//! Reference dot products: each weight block type with the activation type ggml pairs it with.
+//!
+//! Written for clarity over the decoded integer values of [`crate::quant`]: per (sub-)block an
+//! exact integer dot product, then the float scales, in the order ggml's generic C code applies
+//! them. These are the definition the SIMD kernels are tested against.
+
+use crate::quant::*;
+
+/// A weight block type with a dot product against its activation block type.
+pub trait VecDot: Block {
+    /// The activation type (ggml's `vec_dot_type`).
+    type Act: QuantizeBlock;
+    /// `sum_i w[i] * a[i]` over equally many blocks of weights and activations.
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32;
+}
+
+#[inline(always)]
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+}
+
+#[inline(always)]
+fn dot_u8_i8(a: &[u8], b: &[i8]) -> i32 {
+    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+}
+
+impl VecDot for BlockF32 {
+    type Act = BlockF32;
+    /// As ggml's `ggml_vec_dot_f32`: f32 products accumulated in f64.
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| (w.get() * a.get()) as f64)
+            .sum::<f64>() as f32
+    }
+}
+
+impl VecDot for BlockF16 {
+    type Act = BlockF16;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| (w.get() * a.get()) as f64)
+            .sum::<f64>() as f32
+    }
+}
+
+impl VecDot for BlockBF16 {
+    type Act = BlockBF16;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| (w.get() * a.get()) as f64)
+            .sum::<f64>() as f32
+    }
+}
+
+impl VecDot for BlockQ4_0 {
+    type Act = BlockQ8_0;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| dot_i8(&w.values(), &a.qs) as f32 * f16_le(w.d) * f16_le(a.d))
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ5_0 {
+    type Act = BlockQ8_0;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| dot_i8(&w.values(), &a.qs) as f32 * f16_le(w.d) * f16_le(a.d))
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ8_0 {
+    type Act = BlockQ8_0;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| dot_i8(&w.qs, &a.qs) as f32 * f16_le(w.d) * f16_le(a.d))
+            .sum()
+    }
+}
+
+/// `sum (d * q + m) * (da * qa) = d * da * sum(q * qa) + m * s`, with `s = da * sum(qa)` stored
+/// in the Q8_1 block.
+#[inline(always)]
+fn dot_with_min(d: f32, m: f32, q: &[u8; QK], a: &BlockQ8_1) -> f32 {
+    (d * f16_le(a.d)) * dot_u8_i8(q, &a.qs) as f32 + m * f16_le(a.s)
+}
+
+impl VecDot for BlockQ4_1 {
+    type Act = BlockQ8_1;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| dot_with_min(f16_le(w.d), f16_le(w.m), &w.values(), a))
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ5_1 {
+    type Act = BlockQ8_1;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| dot_with_min(f16_le(w.d), f16_le(w.m), &w.values(), a))
+            .sum()
+    }
+}
+
+/// Sum over sub-blocks of `scale[k] * dot(q_k, a_k)` for sub-blocks of `sub` values.
+#[inline(always)]
+fn scaled_sub_dots<S: Copy + Into<i32>>(
+    q: &[i8; QK_K],
+    a: &BlockQ8K,
+    scales: &[S],
+    sub: usize,
+) -> i32 {
+    q.chunks_exact(sub)
+        .zip(a.qs.chunks_exact(sub))
+        .zip(scales)
+        .map(|((q, a), &s)| s.into() * dot_i8(q, a))
+        .sum()
+}
+
+/// `sum_k m[k] * (sum of the activations of sub-block k)`, from the Q8_K 16-value sums.
+#[inline(always)]
+fn mins_dot(a: &BlockQ8K, mins: &[u8], sub: usize) -> i32 {
+    let per = sub / 16;
+    mins.iter()
+        .enumerate()
+        .map(|(k, &m)| m as i32 * (0..per).map(|j| a.bsum(k * per + j) as i32).sum::<i32>())
+        .sum()
+}
+
+impl VecDot for BlockQ2K {
+    type Act = BlockQ8K;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                let (sc, m) = w.scales_mins();
+                let isum = scaled_sub_dots(&w.values(), a, &sc, 16);
+                let summs = mins_dot(a, &m, 16);
+                a.d() * f16_le(w.d) * isum as f32 - a.d() * f16_le(w.dmin) * summs as f32
+            })
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ3K {
+    type Act = BlockQ8K;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                f16_le(w.d) * a.d() * scaled_sub_dots(&w.values(), a, &w.scales(), 16) as f32
+            })
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ4K {
+    type Act = BlockQ8K;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                let (sc, m) = w.scales_mins();
+                let isum = scaled_sub_dots(&w.values(), a, &sc, 32);
+                a.d() * f16_le(w.d) * isum as f32
+                    - a.d() * f16_le(w.dmin) * mins_dot(a, &m, 32) as f32
+            })
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ5K {
+    type Act = BlockQ8K;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                let (sc, m) = w.scales_mins();
+                let isum = scaled_sub_dots(&w.values(), a, &sc, 32);
+                a.d() * f16_le(w.d) * isum as f32
+                    - a.d() * f16_le(w.dmin) * mins_dot(a, &m, 32) as f32
+            })
+            .sum()
+    }
+}
+
+impl VecDot for BlockQ6K {
+    type Act = BlockQ8K;
+    fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                f16_le(w.d) * a.d() * scaled_sub_dots(&w.values(), a, &w.scales, 16) as f32
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{random_blocks, Rng};
+
+    /// ggml's test-quantize-fns bound on |vec_dot - f32 dot| / n, per type.
+    fn ggml_dot_bound(ty: GgmlType) -> f32 {
+        match ty {
+            GgmlType::Q2_K | GgmlType::Q3_K => 0.04, // MAX_DOT_PRODUCT_ERROR_LOWBIT
+            _ => 0.02,                               // MAX_DOT_PRODUCT_ERROR
+        }
+    }
+
+    fn check_type<W: VecDot>(rng: &mut Rng) {
+        for trial in 0..40 {
+            let n_blocks = 1 + trial % 4;
+            let w: Vec<W> = random_blocks(rng, n_blocks);
+            let n = n_blocks * W::ELEMS;
+            // ggml's synthetic data: 0.1 + 2 cos(i + offset).
+            let offset = rng.f32() * 10.0;
+            let x: Vec<f32> = (0..n)
+                .map(|i| 0.1 + 2.0 * (i as f32 + offset).cos())
+                .collect();
+            let a: Vec<W::Act> = x
+                .chunks_exact(W::Act::ELEMS)
+                .map(W::Act::quantize)
+                .collect();
+
+            let mut wf = vec![0f32; n];
+            let mut af = vec![0f32; n];
+            for (b, o) in w.iter().zip(wf.chunks_exact_mut(W::ELEMS)) {
+                b.dequantize(o);
+            }
+            for (b, o) in a.iter().zip(af.chunks_exact_mut(W::Act::ELEMS)) {
+                b.dequantize(o);
+            }
+            let got = W::vec_dot(&w, &a);
+
+            // 1. The integer formulation equals the dot of the dequantized operands up to f32
+            //    rounding of the scale products. Q8_1 stores `s = d * sum(q)` rounded to f16,
+            //    which the dequantized values do not see: allow for that rounding there.
+            let rel = if W::Act::TYPE == GgmlType::Q8_1 {
+                1e-3
+            } else {
+                1e-5
+            };
+            let exact: f64 = wf.iter().zip(&af).map(|(&p, &q)| p as f64 * q as f64).sum();
+            let magnitude: f64 = wf
+                .iter()
+                .zip(&af)
+                .map(|(&p, &q)| (p as f64 * q as f64).abs())
+                .sum();
+            assert!(
+                (got as f64 - exact).abs() <= rel * magnitude + 1e-6,
+                "{}: vec_dot {got} vs dequantized dot {exact} (magnitude {magnitude})",
+                W::TYPE
+            );
+
+            // 2. ggml's own bound against the f32 dot with unquantized activations.
+            let reference: f32 = wf.iter().zip(&x).map(|(p, q)| p * q).sum();
+            let err = (got - reference).abs() / n as f32;
+            assert!(
+                err <= ggml_dot_bound(W::TYPE),
+                "{}: error {err} per value (got {got}, f32 {reference})",
+                W::TYPE
+            );
+        }
+    }
+
+    #[test]
+    fn every_weight_type_dots_like_its_dequantized_values() {
+        let mut rng = Rng::new(0x5eed);
+        check_type::<BlockF32>(&mut rng);
+        check_type::<BlockF16>(&mut rng);
+        check_type::<BlockBF16>(&mut rng);
+        check_type::<BlockQ4_0>(&mut rng);
+        check_type::<BlockQ4_1>(&mut rng);
+        check_type::<BlockQ5_0>(&mut rng);
+        check_type::<BlockQ5_1>(&mut rng);
+        check_type::<BlockQ8_0>(&mut rng);
+        check_type::<BlockQ2K>(&mut rng);
+        check_type::<BlockQ3K>(&mut rng);
+        check_type::<BlockQ4K>(&mut rng);
+        check_type::<BlockQ5K>(&mut rng);
+        check_type::<BlockQ6K>(&mut rng);
+    }
+
+    #[test]
+    fn byte_level_dispatch_checks_lengths() {
+        use crate::error::QuantError;
+        use crate::kernels::{activation_bytes, quantize_activations, vec_dot};
+        let x = vec![0.5f32; 64];
+        let mut a = vec![0u8; activation_bytes(GgmlType::Q4_1, 64).unwrap()];
+        quantize_activations(GgmlType::Q4_1, &x, &mut a).unwrap();
+        assert_eq!(a.len(), 2 * 36);
+        let w = vec![0u8; 2 * 20];
+        assert_eq!(vec_dot(GgmlType::Q4_1, &w, &a).unwrap(), 0.0);
+        let err = vec_dot(GgmlType::Q4_1, &w[..20], &a).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                QuantError::ByteLength {
+                    what: "activations",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            vec_dot(GgmlType::Q8_K, &[], &[]),
+            Err(QuantError::Unsupported { .. })
+        ));
+        assert!(activation_bytes(GgmlType::Q4_K, 100).is_err());
+    }
+}

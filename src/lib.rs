@@ -1,0 +1,30 @@
+//! ruvllm: a GGUF LLM inference runtime for the browser (WebAssembly in a Web Worker) and the
+//! desktop, from one crate.
+//!
+//! The layers, bottom up (see `ARCHITECTURE.md`):
+//! - [`mem`]: where model bytes live (a memory-mapped file natively, bytes from JS in wasm);
+//! - [`gguf`]: the hardened GGUF reader and writer over those bytes;
+//! - [`quant`]: ggml's quantized block types as zero-copy views, dequantization, activation
+//!   quantization;
+//! - [`kernels`]: dot products of weight blocks with quantized activations (the scalar reference
+//!   here; SIMD flavours are tested against it);
+//! - `cli` (native, feature `cli`): the `ruvllm` command.
+#![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+pub mod error;
+pub mod gguf;
+pub mod kernels;
+#[allow(unsafe_code)]
+pub mod mem;
+pub mod quant;
+
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod cli;
+
+#[cfg(test)]
+mod test_util;
+
+pub use error::{Error, GgufError, QuantError, Result};
+pub use gguf::GgufFile;
+pub use quant::GgmlType;
