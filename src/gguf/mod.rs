@@ -16,7 +16,6 @@ mod value;
 mod writer;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 pub use reader::{DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS};
 pub use value::{Array, DisplayValue, Value, ValueType};
@@ -85,7 +84,7 @@ impl TensorInfo {
 impl GgufFile {
     /// Memory-maps and parses a file. Nothing but the header pages is read.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
         Self::from_bytes(ModelBytes::map_file(path.as_ref())?)
     }
 

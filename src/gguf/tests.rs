@@ -143,7 +143,8 @@ fn every_truncation_of_the_header_is_a_truncation_error() {
         .max()
         .unwrap() as usize;
     let info_end = after(&bytes, b"c.q4_0") + 4 + 8 + 4 + 8; // the last tensor info; padding follows
-    for len in 0..info_end {
+    let step = if cfg!(miri) { 13 } else { 1 }; // Miri: a sample of the cut points
+    for len in (0..info_end).step_by(step) {
         match parse(bytes[..len].to_vec()) {
             Err(GgufError::Truncated { file_len, .. }) => assert_eq!(file_len, len as u64),
             Err(GgufError::StringTooLong { .. } | GgufError::CountTooLarge { .. }) => {}
@@ -151,7 +152,7 @@ fn every_truncation_of_the_header_is_a_truncation_error() {
         }
     }
     // Cutting into the padding or the data leaves a tensor outside the file.
-    for len in info_end..data_end {
+    for len in (info_end..data_end).step_by(step) {
         let err = parse(bytes[..len].to_vec()).unwrap_err();
         assert_eq!(
             err.kind(),

@@ -8,9 +8,6 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::path::Path;
-
-use crate::error::{Error, Result};
 
 /// Read-only model bytes: a memory-mapped file or an owned buffer.
 pub struct ModelBytes {
@@ -41,8 +38,8 @@ impl ModelBytes {
 
     /// Maps a file read-only. Opening and mapping copy nothing: pages are read on first touch.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn map_file(path: &Path) -> Result<Self> {
-        let io = |op, source| Error::Io {
+    pub fn map_file(path: &std::path::Path) -> crate::Result<Self> {
+        let io = |op, source| crate::Error::Io {
             op,
             path: path.to_path_buf(),
             source,
@@ -110,6 +107,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "mmap and file I/O are foreign calls Miri cannot run")]
     fn maps_a_file_and_reads_exactly_its_bytes_up_to_the_last() {
         // The edge of the mapping's invariant: the last byte is readable, nothing beyond is exposed.
         let data: Vec<u8> = (0..=255u8).cycle().take(4096 + 3).collect();
@@ -124,6 +122,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "mmap and file I/O are foreign calls Miri cannot run")]
     fn empty_file_maps_to_empty_bytes() {
         let path = temp_file("empty", &[]);
         let m = ModelBytes::map_file(&path).unwrap();
@@ -132,8 +131,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "mmap and file I/O are foreign calls Miri cannot run")]
     fn missing_file_is_an_error_naming_the_path() {
-        let err = ModelBytes::map_file(Path::new("/nonexistent/model.gguf")).unwrap_err();
+        let err = ModelBytes::map_file(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("cannot open") && msg.contains("/nonexistent/model.gguf"),

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing; safe to run again (does nothing then).
+#   bash scripts/setup.sh          # what `npm start` needs
+#   bash scripts/setup.sh --test   # plus what `npm test` needs (wasm32 target, clippy, rustfmt, Miri)
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_missing=()
+command -v cc >/dev/null || apt_missing+=(build-essential)
+command -v python3 >/dev/null || apt_missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
+command -v curl >/dev/null || apt_missing+=(curl)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  say "installing ${apt_missing[*]} with apt"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v rustup >/dev/null; then
+  say "installing rustup with apt (Debian 13+ packages it)"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustup \
+    || { say "error: no Rust toolchain and no rustup package; install rustup, then rerun"; exit 1; }
+  rustup default stable
+fi
+
+installed_components=$(rustup component list --installed 2>/dev/null || true)
+for c in rustfmt clippy; do
+  grep -q "^$c" <<<"$installed_components" || { say "adding rustup component $c"; rustup component add "$c"; }
+done
+
+if [ $want_test -eq 1 ]; then
+  rustup target list --installed | grep -qx wasm32-unknown-unknown \
+    || { say "adding target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+  if ! rustup run nightly cargo miri --version >/dev/null 2>&1; then
+    say "installing nightly with miri and rust-src (for the Miri tests)"
+    rustup toolchain install nightly --profile minimal --component miri,rust-src
+  fi
+fi
