@@ -109,7 +109,12 @@ fn default_model_reads_exactly_as_gguf_py_reads_it() {
                 assert_eq!(info.n_bytes().to_string(), cols[5], "{}", cols[1]);
                 buf.resize(info.n_elements() as usize, 0f32);
                 t.dequantize_into(&mut buf).unwrap();
-                const { assert!(cfg!(target_endian = "little"), "the fixture hashes little-endian f32") };
+                const {
+                    assert!(
+                        cfg!(target_endian = "little"),
+                        "the fixture hashes little-endian f32"
+                    )
+                };
                 let bytes: &[u8] = bytemuck::cast_slice(&buf);
                 assert_eq!(
                     hex(Sha256::digest(bytes)),

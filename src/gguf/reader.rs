@@ -237,6 +237,22 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Most entries reserved up front for a list read from the file. A count is only a claim until
+/// its entries have been read: reserving the full count would let a small file (whose count
+/// passed the bytes-remaining check) make us allocate several times its size before failing.
+const MAX_RESERVE: u64 = 4096;
+
+fn read_n<T>(
+    count: u64,
+    mut read: impl FnMut() -> Result<T, GgufError>,
+) -> Result<Vec<T>, GgufError> {
+    let mut out = Vec::with_capacity(count.min(MAX_RESERVE) as usize);
+    for _ in 0..count {
+        out.push(read()?);
+    }
+    Ok(out)
+}
+
 /// Parses and validates everything but the tensor data itself.
 pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let mut cur = Cursor { buf, pos: 0 };
@@ -266,8 +282,8 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
         &|| "header tensor count".into(),
     )?;
 
-    let mut metadata = Vec::with_capacity(kv_count as usize);
-    let mut key_index = HashMap::with_capacity(kv_count as usize);
+    let mut metadata = Vec::with_capacity(kv_count.min(MAX_RESERVE) as usize);
+    let mut key_index = HashMap::with_capacity(kv_count.min(MAX_RESERVE) as usize);
     for i in 0..kv_count {
         let key_at = cur.offset();
         let key = cur.string(&|| format!("key of metadata entry {i}"))?;
@@ -305,8 +321,8 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
         tensor_count_at,
         &|| "header tensor count".into(),
     )?;
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
-    let mut tensor_index = HashMap::with_capacity(tensor_count as usize);
+    let mut tensors = Vec::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
+    let mut tensor_index = HashMap::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
     for i in 0..tensor_count {
         let info = read_tensor_info(&mut cur, i, alignment)?;
         if tensor_index.contains_key(&info.name) {

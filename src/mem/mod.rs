@@ -133,7 +133,8 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "mmap and file I/O are foreign calls Miri cannot run")]
     fn missing_file_is_an_error_naming_the_path() {
-        let err = ModelBytes::map_file(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
+        let err =
+            ModelBytes::map_file(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("cannot open") && msg.contains("/nonexistent/model.gguf"),
