@@ -218,21 +218,9 @@ impl<'a> Cursor<'a> {
             ValueType::U64 => Array::U64(self.scalars(count, field, u64::from_le_bytes)?),
             ValueType::I64 => Array::I64(self.scalars(count, field, i64::from_le_bytes)?),
             ValueType::F64 => Array::F64(self.scalars(count, field, f64::from_le_bytes)?),
-            ValueType::Bool => Array::Bool(
-                (0..count)
-                    .map(|_| self.bool(field))
-                    .collect::<Result<_, _>>()?,
-            ),
-            ValueType::String => Array::String(
-                (0..count)
-                    .map(|_| self.string(field))
-                    .collect::<Result<_, _>>()?,
-            ),
-            ValueType::Array => Array::Array(
-                (0..count)
-                    .map(|_| self.array_value(field, depth + 1))
-                    .collect::<Result<_, _>>()?,
-            ),
+            ValueType::Bool => Array::Bool(read_n(count, || self.bool(field))?),
+            ValueType::String => Array::String(read_n(count, || self.string(field))?),
+            ValueType::Array => Array::Array(read_n(count, || self.array_value(field, depth + 1))?),
         })
     }
 }
