@@ -20,6 +20,16 @@ pub enum Error {
     /// A quantized-data operation was given inconsistent inputs.
     #[error(transparent)]
     Quant(#[from] QuantError),
+    /// The model's configuration or weights do not make a usable model, or a request does not
+    /// fit the session.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The tokenizer described by the model's metadata cannot be built.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The chat template is missing or does not render.
+    #[error(transparent)]
+    Template(#[from] crate::chat::TemplateError),
     /// An operating-system I/O failure, with the path it concerned.
     #[error("{op} {path}: {source}")]
     Io {
@@ -269,4 +279,66 @@ pub enum QuantError {
 
     #[error("{op} is not available for {ty}")]
     Unsupported { op: &'static str, ty: GgmlType },
+}
+
+/// A model that cannot be built from its file, or a request a session cannot serve.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    #[error("architecture '{arch}' is not supported (supported: {supported})")]
+    UnsupportedArchitecture {
+        arch: String,
+        supported: &'static str,
+    },
+
+    #[error("invalid model configuration: {key} = {value}: {reason}")]
+    InvalidConfig {
+        key: String,
+        value: String,
+        reason: String,
+    },
+
+    #[error("tensor '{name}' is missing from the model file")]
+    MissingTensor { name: String },
+
+    #[error("tensor '{name}' has shape {found:?}, the configuration implies {expected:?}")]
+    TensorShape {
+        name: String,
+        expected: Vec<u64>,
+        found: Vec<u64>,
+    },
+
+    #[error("tensor '{name}' has type {ty}: {reason}")]
+    TensorType {
+        name: String,
+        ty: GgmlType,
+        reason: String,
+    },
+
+    #[error("invalid session option {field} = {value}: {reason}")]
+    InvalidOption {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error("the context is full: {needed} positions needed, the session holds {n_ctx}")]
+    ContextFull { needed: usize, n_ctx: usize },
+
+    #[error("token id {token} is outside the vocabulary of {n_vocab} tokens")]
+    TokenOutOfRange { token: u32, n_vocab: usize },
+}
+
+/// A tokenizer that cannot be built from the model's metadata.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenizerError {
+    #[error("tokenizer.ggml.model = '{name}' is not supported (supported: gpt2, llama)")]
+    UnknownModel { name: String },
+
+    #[error("tokenizer.ggml.pre = '{name}' is not a known pre-tokenizer (known: default, gpt2, smollm, starcoder, llama-bpe, qwen2, ...); pass a fallback to use GPT-2's split anyway")]
+    UnknownPreTokenizer { name: String },
+
+    #[error("tokenizer metadata: {key} {reason}")]
+    BadMetadata { key: String, reason: String },
 }

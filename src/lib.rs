@@ -12,12 +12,18 @@
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+pub mod chat;
 pub mod error;
+pub mod generate;
 pub mod gguf;
 pub mod kernels;
 #[allow(unsafe_code)]
 pub mod mem;
+pub mod model;
+pub mod ops;
 pub mod quant;
+pub mod sampler;
+pub mod tokenizer;
 
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod cli;
@@ -25,6 +31,8 @@ pub mod cli;
 #[cfg(test)]
 mod test_util;
 
-pub use error::{Error, GgufError, QuantError, Result};
+pub use error::{Error, GgufError, ModelError, QuantError, Result, TokenizerError};
 pub use gguf::GgufFile;
+pub use model::{Model, Session, SessionOptions};
 pub use quant::GgmlType;
+pub use tokenizer::Tokenizer;

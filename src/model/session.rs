@@ -1,0 +1,327 @@
+//! A session: the KV cache and scratch buffers of one conversation, and the forward pass.
+
+use super::{Layer, Model};
+use crate::error::{ModelError, Result};
+use crate::ops::{self, Linear, RopeTable};
+
+/// Receives `(index, logits)` for every evaluated token when all logits are wanted.
+pub type LogitsSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
+
+/// Options fixed when a session is created. Build with [`SessionOptions::new`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SessionOptions {
+    /// Positions the KV cache holds (prompt plus generated tokens).
+    pub n_ctx: usize,
+    /// Most tokens evaluated in one batched pass (prefill works through the prompt in batches).
+    pub n_batch: usize,
+}
+
+/// Largest context a session may ask for.
+pub const MAX_CTX: usize = 1 << 20;
+
+impl SessionOptions {
+    pub fn new(n_ctx: usize, n_batch: usize) -> Result<Self, ModelError> {
+        let bad = |field, value: usize, reason: &str| ModelError::InvalidOption {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        };
+        if n_ctx == 0 || n_ctx > MAX_CTX {
+            return Err(bad("n_ctx", n_ctx, "must be between 1 and 1048576"));
+        }
+        if n_batch == 0 || n_batch > n_ctx {
+            return Err(bad("n_batch", n_batch, "must be between 1 and n_ctx"));
+        }
+        Ok(Self { n_ctx, n_batch })
+    }
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            n_ctx: 2048,
+            n_batch: 256,
+        }
+    }
+}
+
+/// Buffers of one batched forward pass, sized for `n_batch` tokens once.
+#[derive(Debug)]
+struct Scratch {
+    x: Vec<f32>,
+    xn: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    scores: Vec<f32>,
+    xq: Vec<u8>,
+}
+
+/// The state of one sequence being evaluated: KV cache, position, scratch, last logits.
+#[derive(Debug)]
+pub struct Session<'m> {
+    model: &'m Model,
+    opts: SessionOptions,
+    k_cache: Vec<f32>,
+    v_cache: Vec<f32>,
+    n_past: usize,
+    rope: RopeTable,
+    s: Scratch,
+    logits: Vec<f32>,
+}
+
+impl<'m> Session<'m> {
+    /// Allocates the KV cache and every buffer the forward pass needs, once.
+    pub fn new(model: &'m Model, opts: SessionOptions) -> Result<Self> {
+        let c = model.config();
+        let opts = SessionOptions::new(opts.n_ctx, opts.n_batch.min(opts.n_ctx))?;
+        let (b, e, kv, ff) = (opts.n_batch, c.n_embd, c.kv_dim(), c.n_ff);
+        let q_dim = c.n_head * c.head_dim;
+        let max_act = model
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .chain([&model.output])
+            .map(Linear::act_row_bytes)
+            .max()
+            .unwrap_or(0);
+        let cache = c.n_layer * opts.n_ctx * kv;
+        Ok(Self {
+            model,
+            k_cache: vec![0.0; cache],
+            v_cache: vec![0.0; cache],
+            n_past: 0,
+            rope: RopeTable::new(
+                opts.n_ctx,
+                c.n_rot,
+                c.rope_base,
+                c.rope_freq_scale,
+                model.rope_freqs.as_deref(),
+            ),
+            s: Scratch {
+                x: vec![0.0; b * e],
+                xn: vec![0.0; b * e],
+                q: vec![0.0; b * q_dim],
+                k: vec![0.0; b * kv],
+                v: vec![0.0; b * kv],
+                attn: vec![0.0; b * q_dim],
+                proj: vec![0.0; b * e],
+                gate: vec![0.0; b * ff],
+                up: vec![0.0; b * ff],
+                scores: vec![0.0; opts.n_ctx],
+                xq: vec![0; b * max_act],
+            },
+            logits: vec![0.0; c.n_vocab],
+            opts,
+        })
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    pub fn options(&self) -> &SessionOptions {
+        &self.opts
+    }
+
+    /// Positions already in the KV cache.
+    pub fn n_past(&self) -> usize {
+        self.n_past
+    }
+
+    /// Forgets positions `n..`, keeping the cache for the first `n` (a chat's next turn, or a
+    /// regenerated answer, reuses the common prefix).
+    pub fn truncate(&mut self, n: usize) {
+        self.n_past = self.n_past.min(n);
+    }
+
+    /// Logits after the last evaluated token.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Evaluates `tokens` after the cached positions, in batches of `n_batch`. Afterwards
+    /// [`Session::logits`] holds the logits for the next token. If `each` is given, it is called
+    /// with `(index, logits)` for every token of `tokens` (perplexity, teacher forcing).
+    pub fn eval(&mut self, tokens: &[u32], mut each: Option<LogitsSink<'_>>) -> Result<()> {
+        let c = self.model.config();
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                token,
+                n_vocab: c.n_vocab,
+            }
+            .into());
+        }
+        let needed = self.n_past + tokens.len();
+        if needed > self.opts.n_ctx {
+            return Err(ModelError::ContextFull {
+                needed,
+                n_ctx: self.opts.n_ctx,
+            }
+            .into());
+        }
+        let mut done = 0;
+        for chunk in tokens.chunks(self.opts.n_batch) {
+            self.forward(chunk)?;
+            let t = chunk.len();
+            match each.as_deref_mut() {
+                Some(f) => {
+                    for i in 0..t {
+                        self.output_row(i)?;
+                        f(done + i, &self.logits);
+                    }
+                }
+                None if done + t == tokens.len() => self.output_row(t - 1)?,
+                None => {}
+            }
+            done += t;
+        }
+        Ok(())
+    }
+
+    /// Final norm and output head for row `i` of the last batch, into `self.logits`.
+    fn output_row(&mut self, i: usize) -> Result<()> {
+        let m = self.model;
+        let e = m.config().n_embd;
+        let s = &mut self.s;
+        ops::rms_norm(
+            &s.x[i * e..(i + 1) * e],
+            &m.output_norm,
+            m.config().rms_eps,
+            &mut s.xn[..e],
+        );
+        ops::quantize_rows(&m.output, &s.xn[..e], 1, &mut s.xq)?;
+        ops::matmul(&m.output, m.bytes(), &s.xq, 1, &mut self.logits)?;
+        Ok(())
+    }
+
+    /// One batched pass over `tokens` at positions `n_past..`: updates the KV cache and leaves
+    /// the final hidden states in `s.x`.
+    fn forward(&mut self, tokens: &[u32]) -> Result<()> {
+        let m = self.model;
+        let c = m.config();
+        let bytes = m.bytes();
+        let t = tokens.len();
+        let (e, kv, hd) = (c.n_embd, c.kv_dim(), c.head_dim);
+        let q_dim = c.n_head * hd;
+        let group = c.n_head / c.n_head_kv;
+        let s = &mut self.s;
+
+        for (i, &tok) in tokens.iter().enumerate() {
+            ops::embed_row(
+                &m.tok_embd,
+                bytes,
+                tok as usize,
+                &mut s.x[i * e..(i + 1) * e],
+            )?;
+        }
+        let layer_cache = self.opts.n_ctx * kv;
+        for (l, layer) in m.layers.iter().enumerate() {
+            let Layer {
+                attn_norm,
+                wq,
+                wk,
+                wv,
+                wo,
+                ffn_norm,
+                gate,
+                up,
+                down,
+            } = layer;
+            // Attention block.
+            for i in 0..t {
+                ops::rms_norm(
+                    &s.x[i * e..(i + 1) * e],
+                    attn_norm,
+                    c.rms_eps,
+                    &mut s.xn[i * e..(i + 1) * e],
+                );
+            }
+            project(
+                bytes,
+                &s.xn,
+                t,
+                &mut s.xq,
+                &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])],
+            )?;
+            let k_cache = &mut self.k_cache[l * layer_cache..(l + 1) * layer_cache];
+            let v_cache = &mut self.v_cache[l * layer_cache..(l + 1) * layer_cache];
+            for i in 0..t {
+                let pos = self.n_past + i;
+                self.rope
+                    .apply(&mut s.q[i * q_dim..(i + 1) * q_dim], hd, pos, c.rope_layout);
+                self.rope
+                    .apply(&mut s.k[i * kv..(i + 1) * kv], hd, pos, c.rope_layout);
+                k_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.k[i * kv..(i + 1) * kv]);
+                v_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.v[i * kv..(i + 1) * kv]);
+            }
+            for i in 0..t {
+                let n_past = self.n_past + i + 1; // causal: a token sees itself and what precedes it
+                for h in 0..c.n_head {
+                    let q = &s.q[i * q_dim + h * hd..][..hd];
+                    let out = &mut s.attn[i * q_dim + h * hd..][..hd];
+                    ops::attend(
+                        q,
+                        k_cache,
+                        v_cache,
+                        kv,
+                        (h / group) * hd,
+                        n_past,
+                        &mut s.scores,
+                        out,
+                    );
+                }
+            }
+            project(bytes, &s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
+            ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
+
+            // Feed-forward block.
+            for i in 0..t {
+                ops::rms_norm(
+                    &s.x[i * e..(i + 1) * e],
+                    ffn_norm,
+                    c.rms_eps,
+                    &mut s.xn[i * e..(i + 1) * e],
+                );
+            }
+            project(
+                bytes,
+                &s.xn,
+                t,
+                &mut s.xq,
+                &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])],
+            )?;
+            let ff = c.n_ff;
+            ops::silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
+            project(bytes, &s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
+            ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
+        }
+        self.n_past += t;
+        Ok(())
+    }
+}
+
+/// Multiplies `t` rows of `input` by each linear (all with the same input width), quantizing the
+/// input once per activation type.
+fn project(
+    bytes: &[u8],
+    input: &[f32],
+    t: usize,
+    xq: &mut [u8],
+    outs: &mut [(&Linear, &mut [f32])],
+) -> Result<()> {
+    let mut quantized_as = None;
+    for (w, out) in outs.iter_mut() {
+        if quantized_as != Some(w.act_type()) {
+            ops::quantize_rows(w, input, t, xq)?;
+            quantized_as = Some(w.act_type());
+        }
+        ops::matmul(w, bytes, xq, t, out)?;
+    }
+    Ok(())
+}

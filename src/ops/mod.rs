@@ -1,0 +1,253 @@
+//! The shared operations every architecture is built from: quantized linear layers, RMSNorm,
+//! RoPE, softmax, SiLU-gated feed-forward, attention over a KV cache.
+//!
+//! Architectures (in [`crate::model`]) only wire these together; none carries its own linear
+//! transform. Reductions accumulate in f64 where ggml does (norms, softmax sums), so results are
+//! at least as accurate as ggml's CPU backend.
+
+use crate::error::QuantError;
+use crate::kernels;
+use crate::quant::GgmlType;
+
+/// A quantized weight matrix: `rows` output features, each a row of `cols` input weights stored
+/// as blocks of `ty`. The bytes live in the model file; this only says where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    /// Byte range of the weights inside the model file.
+    pub start: usize,
+    pub row_bytes: usize,
+}
+
+impl Linear {
+    /// The type activations are quantized to before the dot products.
+    pub fn act_type(&self) -> GgmlType {
+        // Validated at model load: every linear's type has a vec_dot type.
+        self.ty.vec_dot_type().unwrap_or(GgmlType::F32)
+    }
+
+    /// Bytes of one activation row quantized for this layer.
+    pub fn act_row_bytes(&self) -> usize {
+        self.act_type().row_bytes(self.cols as u64).unwrap_or(0) as usize
+    }
+
+    fn weights<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        &file[self.start..self.start + self.rows * self.row_bytes]
+    }
+}
+
+/// Quantizes `t` rows of `cols` activations (`x` is `t * cols` values) into `out`, each row
+/// taking `row_bytes`, in the activation type of `w`.
+pub fn quantize_rows(w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<(), QuantError> {
+    let rb = w.act_row_bytes();
+    for (row, dst) in x[..t * w.cols]
+        .chunks_exact(w.cols)
+        .zip(out[..t * rb].chunks_exact_mut(rb))
+    {
+        kernels::quantize_activations(w.ty, row, dst)?;
+    }
+    Ok(())
+}
+
+/// `out[i][r] = sum_c W[r][c] * x[i][c]` for `t` activation rows already quantized by
+/// [`quantize_rows`]. Each weight row is loaded once and dotted with every activation row, so a
+/// prompt's prefill reads the weights once, not once per token.
+pub fn matmul(
+    w: &Linear,
+    file: &[u8],
+    xq: &[u8],
+    t: usize,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let rb = w.act_row_bytes();
+    let weights = w.weights(file);
+    for (r, wrow) in weights.chunks_exact(w.row_bytes).enumerate() {
+        for i in 0..t {
+            out[i * w.rows + r] = kernels::vec_dot(w.ty, wrow, &xq[i * rb..(i + 1) * rb])?;
+        }
+    }
+    Ok(())
+}
+
+/// Dequantizes row `row` of `w` (an embedding lookup).
+pub fn embed_row(w: &Linear, file: &[u8], row: usize, out: &mut [f32]) -> Result<(), QuantError> {
+    let bytes = &w.weights(file)[row * w.row_bytes..(row + 1) * w.row_bytes];
+    crate::quant::dequantize(w.ty, bytes, &mut out[..w.cols])
+}
+
+/// RMSNorm: `out = x / sqrt(mean(x^2) + eps) * weight`, the mean accumulated in f64.
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+    let scale = (1.0 / (sum / x.len() as f64 + eps as f64).sqrt()) as f32;
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = v * scale * w;
+    }
+}
+
+/// In-place softmax; the normalising sum is accumulated in f64.
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// SwiGLU gate: `gate = silu(gate) * up`.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+/// `acc += x`.
+pub fn add_assign(acc: &mut [f32], x: &[f32]) {
+    for (a, &b) in acc.iter_mut().zip(x) {
+        *a += b;
+    }
+}
+
+/// How RoPE pairs the dimensions of a head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeLayout {
+    /// Adjacent pairs `(2i, 2i + 1)` (ggml's normal mode; the llama architecture).
+    Normal,
+    /// Halves `(i, i + n_rot / 2)` (ggml's NeoX mode).
+    Neox,
+}
+
+/// Precomputed rotation angles: `cos`/`sin` of `pos * theta_i` for every position and pair.
+#[derive(Debug, Clone)]
+pub struct RopeTable {
+    n_pairs: usize,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl RopeTable {
+    /// `theta_i = base^(-2i / n_rot) * freq_scale / freq_factor[i]`, computed in f64.
+    pub fn new(
+        n_ctx: usize,
+        n_rot: usize,
+        base: f32,
+        freq_scale: f32,
+        freq_factors: Option<&[f32]>,
+    ) -> Self {
+        let n_pairs = n_rot / 2;
+        let mut cos = Vec::with_capacity(n_ctx * n_pairs);
+        let mut sin = Vec::with_capacity(n_ctx * n_pairs);
+        for pos in 0..n_ctx {
+            for i in 0..n_pairs {
+                let factor = freq_factors.map_or(1.0, |f| f[i] as f64);
+                let theta =
+                    (base as f64).powf(-2.0 * i as f64 / n_rot as f64) * freq_scale as f64 / factor;
+                let angle = pos as f64 * theta;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        Self { n_pairs, cos, sin }
+    }
+
+    /// Rotates every head of `x` (`n_heads * head_dim` values) for position `pos`.
+    pub fn apply(&self, x: &mut [f32], head_dim: usize, pos: usize, layout: RopeLayout) {
+        let cos = &self.cos[pos * self.n_pairs..(pos + 1) * self.n_pairs];
+        let sin = &self.sin[pos * self.n_pairs..(pos + 1) * self.n_pairs];
+        for head in x.chunks_exact_mut(head_dim) {
+            for i in 0..self.n_pairs {
+                let (a, b) = match layout {
+                    RopeLayout::Normal => (2 * i, 2 * i + 1),
+                    RopeLayout::Neox => (i, i + self.n_pairs),
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * cos[i] - x1 * sin[i];
+                head[b] = x0 * sin[i] + x1 * cos[i];
+            }
+        }
+    }
+}
+
+/// Attention of one query head over positions `0..n_past` of a KV cache, grouped-query aware:
+/// `k_cache`/`v_cache` hold `n_past` rows of `kv_stride` values and this head reads the
+/// `head_dim` values at `kv_offset` (its KV group). `scores` needs `n_past` slots.
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    q: &[f32],
+    k_cache: &[f32],
+    v_cache: &[f32],
+    kv_stride: usize,
+    kv_offset: usize,
+    n_past: usize,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let head_dim = q.len();
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    for (p, s) in scores[..n_past].iter_mut().enumerate() {
+        let k = &k_cache[p * kv_stride + kv_offset..][..head_dim];
+        *s = q.iter().zip(k).map(|(&a, &b)| a * b).sum::<f32>() * scale;
+    }
+    softmax(&mut scores[..n_past]);
+    out.fill(0.0);
+    for (p, &s) in scores[..n_past].iter().enumerate() {
+        let v = &v_cache[p * kv_stride + kv_offset..][..head_dim];
+        for (o, &b) in out.iter_mut().zip(v) {
+            *o += s * b;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rms_norm_of_a_constant_vector_is_the_weight() {
+        let x = [3.0f32; 8];
+        let w: Vec<f32> = (0..8).map(|i| i as f32).collect();
+        let mut out = [0f32; 8];
+        rms_norm(&x, &w, 0.0, &mut out);
+        for (o, w) in out.iter().zip(&w) {
+            assert!((o - w).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_survives_large_logits() {
+        let mut x = [1000.0f32, 1001.0, 999.0, -1e30];
+        softmax(&mut x);
+        assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(x[1] > x[0] && x[0] > x[2] && x[3] == 0.0);
+    }
+
+    #[test]
+    fn rope_rotates_pairs_by_position_times_frequency() {
+        let table = RopeTable::new(4, 4, 10000.0, 1.0, None);
+        let mut x = [1.0f32, 0.0, 1.0, 0.0];
+        table.apply(&mut x, 4, 2, RopeLayout::Normal);
+        // pair 0 rotates by 2 rad, pair 1 by 2 * 10000^(-1/2) rad.
+        assert!((x[0] - 2f32.cos()).abs() < 1e-6 && (x[1] - 2f32.sin()).abs() < 1e-6);
+        assert!((x[2] - 0.02f32.cos()).abs() < 1e-6 && (x[3] - 0.02f32.sin()).abs() < 1e-6);
+        let mut y = [1.0f32, 1.0, 0.0, 0.0];
+        table.apply(&mut y, 4, 2, RopeLayout::Neox);
+        assert!((y[0] - 2f32.cos()).abs() < 1e-6 && (y[2] - 2f32.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn attention_with_one_position_returns_its_value() {
+        let q = [1.0f32, 2.0];
+        let k = [0.0f32, 0.0, 5.0, 5.0]; // stride 4, this head's group at offset 2
+        let v = [0.0f32, 0.0, 7.0, -1.0];
+        let mut scores = [0f32; 1];
+        let mut out = [0f32; 2];
+        attend(&q, &k, &v, 4, 2, 1, &mut scores, &mut out);
+        assert_eq!(out, [7.0, -1.0]);
+    }
+}
