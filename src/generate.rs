@@ -211,7 +211,7 @@ impl<'m> Generator<'m> {
                 .max(1);
             prompt.drain(..prompt.len() - keep);
         }
-        let mut sampler = Sampler::new(params.sampling.clone(), self.tokenizer.n_vocab())?;
+        let mut sampler = Sampler::new(params.sampling, self.tokenizer.n_vocab())?;
         let mut usage = Usage {
             prompt_tokens: prompt.len(),
             ..Usage::default()

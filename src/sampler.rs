@@ -288,7 +288,7 @@ impl Sampler {
         }
         if p.min_p > 0.0 {
             let max = self.candidates[0].1;
-            let threshold = max + (p.min_p as f32).ln();
+            let threshold = max + p.min_p.ln();
             let keep = self
                 .candidates
                 .iter()
