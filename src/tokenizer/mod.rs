@@ -138,7 +138,7 @@ impl Tokenizer {
                 let pre_name = opt(file.get_str("tokenizer.ggml.pre"))?.unwrap_or("default");
                 let pre = match PreTokenizer::from_name(pre_name) {
                     Ok(p) => p,
-                    Err(_) if pre_fallback => PreTokenizer::Gpt2,
+                    Err(_) if pre_fallback => PreTokenizer::gpt2(),
                     Err(e) => return Err(e.into()),
                 };
                 let byte_char = Box::new(bpe::byte_to_char_table());
@@ -305,14 +305,26 @@ impl Tokenizer {
                 let mut work = bpe::BpeWork::default();
                 let mut mapped = String::new();
                 for r in pieces {
+                    mapped.clear();
+                    mapped.extend(text[r].bytes().map(|b| byte_char[b as usize]));
+                    // Llama 3 style: a piece that is itself a token is not merged.
+                    if pre.ignores_merges() {
+                        if let Some(&id) = self.lookup.get(&mapped) {
+                            out.push(id);
+                            continue;
+                        }
+                    }
                     symbols.clear();
-                    for &b in text[r].as_bytes() {
-                        let c = byte_char[b as usize];
-                        mapped.clear();
-                        mapped.push(c);
+                    let mut one = [0u8; 4];
+                    for c in mapped.chars() {
                         // A byte without a token (SmolLM2 lacks a few control bytes) cannot merge
                         // and is dropped from the output, as llama.cpp drops it.
-                        symbols.push(self.lookup.get(&mapped).copied().unwrap_or(NO_TOKEN));
+                        symbols.push(
+                            self.lookup
+                                .get(c.encode_utf8(&mut one) as &str)
+                                .copied()
+                                .unwrap_or(NO_TOKEN),
+                        );
                     }
                     merges.apply(&mut symbols, &mut work);
                     out.extend(symbols.iter().copied().filter(|&id| id != NO_TOKEN));

@@ -13,48 +13,141 @@ use unicode_general_category::{get_general_category, GeneralCategory as G};
 
 use crate::error::TokenizerError;
 
-/// The splitting rules of one `tokenizer.ggml.pre` value.
+/// The splitting rules of one `tokenizer.ggml.pre` value: llama.cpp's regex list, as stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PreTokenizer {
-    /// GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
-    Gpt2,
-    /// Every digit alone (`\p{N}`), then GPT-2 (SmolLM, StarCoder, Refact, Command-R, ...).
-    DigitsThenGpt2,
-    /// Llama 3: case-insensitive contractions, `[^\r\n\p{L}\p{N}]?\p{L}+`, numbers in runs of
-    /// at most three digits, punctuation with trailing newlines, newline runs, whitespace.
-    Llama3,
-    /// Qwen2: Llama 3 with single digits.
-    Qwen2,
+pub struct PreTokenizer {
+    name: &'static str,
+    stages: &'static [Stage],
 }
+
+/// One regex of a pre-tokenizer's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)`.
+    Gpt2,
+    /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+    Llama3 { max_digits: usize },
+    /// Every character of the class on its own (`\p{N}`, `[\r\n]`).
+    Each(Class),
+    /// Runs of the class, optionally with one leading whitespace (`\s?[...]+`).
+    Runs { class: Class, leading_space: bool },
+    /// `[0-9][0-9][0-9]`.
+    DigitTriples,
+    /// `\s+$`.
+    TrailingSpace,
+}
+
+/// A character class of the pre-tokenizer regexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Number,
+    Newline,
+    /// `[\p{P}\$\+<=>\^~\|]`
+    PunctSymbols,
+    /// A bracket expression of literal characters and ranges, as written in llama.cpp.
+    Literal(&'static str),
+}
+
+// DeepSeek LLM's literal classes, as in llama.cpp's regex list (escaped: several are
+// compatibility characters, e.g. U+212A KELVIN SIGN, that normalisation would change).
+const DEEPSEEK_LETTERS: &str = "A-Za-z\u{b5}\u{c0}-\u{d6}\u{d8}-\u{f6}\u{f8}-\u{1ba}\u{1bc}-\u{1bf}\u{1c4}-\u{293}\u{295}-\u{2af}\u{370}-\u{373}\u{376}\u{377}\u{37b}-\u{37d}\u{37f}\u{386}\u{388}-\u{38a}\u{38c}\u{38e}-\u{3a1}\u{3a3}-\u{3f5}\u{3f7}-\u{481}\u{48a}-\u{52f}\u{531}-\u{556}\u{10a0}-\u{10c5}\u{13a0}-\u{13f5}\u{13f8}-\u{13fd}\u{1c90}-\u{1cba}\u{1cbd}-\u{1cbf}\u{1d00}-\u{1d2b}\u{1d6b}-\u{1d77}\u{1d79}-\u{1d9a}\u{1e00}-\u{1f15}\u{1f18}-\u{1f1d}\u{1f20}-\u{1f45}\u{1f48}-\u{1f4d}\u{1f50}-\u{1f57}\u{1f59}\u{1f5b}\u{1f5d}\u{1f5f}-\u{1f7d}\u{1f80}-\u{1fb4}\u{1fb6}-\u{1fbc}\u{1fbe}\u{1fc2}-\u{1fc4}\u{1fc6}-\u{1fcc}\u{1fd0}-\u{1fd3}\u{1fd6}-\u{1fdb}\u{1fe0}-\u{1fec}\u{1ff2}-\u{1ff4}\u{1ff6}-\u{1ffc}\u{2102}\u{2107}\u{210a}-\u{2113}\u{2115}\u{2119}-\u{211d}\u{2124}\u{2126}\u{2128}\u{212a}-\u{212d}\u{212f}-\u{2134}\u{2139}\u{213c}-\u{213f}\u{2145}-\u{2149}\u{214e}\u{2183}\u{2184}\u{2c00}-\u{2c7b}\u{2c7e}-\u{2ce4}\u{2ceb}-\u{2cee}\u{2cf2}\u{2cf3}\u{a640}-\u{a66d}\u{a680}-\u{a69b}\u{a722}-\u{a76f}\u{a771}-\u{a787}\u{a78b}-\u{a78e}\u{ab70}-\u{abbf}\u{fb00}-\u{fb06}\u{fb13}-\u{fb17}\u{ff21}-\u{ff3a}\u{ff41}-\u{ff5a}\u{10400}-\u{1044f}\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}\u{1e900}-\u{1e943}";
+const DEEPSEEK_PUNCT: &str =
+    "!-/:-~\u{ff01}-\u{ff0f}\u{ff1a}-\u{ff5e}\u{2018}-\u{201f}\u{3000}-\u{3002}";
+const DEEPSEEK_CJK: &str = "\u{4e00}-\u{9fa5}\u{800}-\u{4e00}\u{ac00}-\u{d7ff}";
+
+const GPT2: &[Stage] = &[Stage::Gpt2];
+const DEFAULT: &[Stage] = &[
+    Stage::Runs {
+        class: Class::PunctSymbols,
+        leading_space: false,
+    },
+    Stage::Gpt2,
+    Stage::Runs {
+        class: Class::Number,
+        leading_space: false,
+    },
+    Stage::DigitTriples,
+];
+const DIGITS_GPT2: &[Stage] = &[Stage::Each(Class::Number), Stage::Gpt2];
+const LLAMA3: &[Stage] = &[Stage::Llama3 { max_digits: 3 }];
+const QWEN2: &[Stage] = &[Stage::Llama3 { max_digits: 1 }];
+const DEEPSEEK_LLM: &[Stage] = &[
+    Stage::Each(Class::Newline),
+    Stage::Runs {
+        class: Class::Literal(DEEPSEEK_LETTERS),
+        leading_space: true,
+    },
+    Stage::Runs {
+        class: Class::Literal(DEEPSEEK_PUNCT),
+        leading_space: true,
+    },
+    Stage::TrailingSpace,
+    Stage::Runs {
+        class: Class::Literal(DEEPSEEK_CJK),
+        leading_space: false,
+    },
+    Stage::Runs {
+        class: Class::Number,
+        leading_space: false,
+    },
+];
 
 impl PreTokenizer {
     /// The pre-tokenizer llama.cpp uses for a `tokenizer.ggml.pre` name.
     pub fn from_name(name: &str) -> Result<Self, TokenizerError> {
-        Ok(match name {
-            "default" | "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" => Self::Gpt2,
+        let stages = match name {
+            "default" => DEFAULT,
+            "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
+            | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "exaone4" | "mpt" | "olmo"
+            | "jais" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe" => GPT2,
             "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
-            | "minerva-7b" => Self::DigitsThenGpt2,
-            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "pixtral" => Self::Llama3,
-            "qwen2" | "stablelm2" | "deepseek-r1-qwen" | "megrez" | "hunyuan" => Self::Qwen2,
+            | "minerva-7b" => DIGITS_GPT2,
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
+            | "midm-2.0" | "lfm2" | "jina-v5-nano" => LLAMA3,
+            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" | "stablelm2" => QWEN2,
+            "deepseek-llm" => DEEPSEEK_LLM,
             other => return Err(TokenizerError::UnknownPreTokenizer { name: other.into() }),
-        })
+        };
+        let name = match stages {
+            s if s == DEFAULT => "default",
+            s if s == GPT2 => "gpt-2",
+            s if s == DIGITS_GPT2 => "smollm",
+            s if s == LLAMA3 => "llama-bpe",
+            s if s == QWEN2 => "qwen2",
+            _ => "deepseek-llm",
+        };
+        Ok(Self { name, stages })
+    }
+
+    /// GPT-2's split, used when a model names an unknown pre-tokenizer and the caller opts in.
+    pub fn gpt2() -> Self {
+        Self {
+            name: "gpt-2",
+            stages: GPT2,
+        }
+    }
+
+    /// Llama 3 style pre-tokenizers also skip merging when a whole piece is a token.
+    pub(crate) fn ignores_merges(&self) -> bool {
+        self.stages == LLAMA3
+    }
+
+    /// The canonical name of this split.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
     /// Splits `text` into pieces (byte ranges) that are BPE-encoded independently.
     pub fn split(self, text: &str, out: &mut Vec<Range<usize>>) {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
-        let mut fragments = Vec::new();
-        match self {
-            Self::Gpt2 => gpt2(&chars, 0..chars.len(), &mut fragments),
-            Self::DigitsThenGpt2 => {
-                let mut digits = Vec::new();
-                split_single_digits(&chars, 0..chars.len(), &mut digits);
-                for f in digits {
-                    gpt2(&chars, f, &mut fragments);
-                }
+        let mut fragments = vec![0..chars.len()];
+        let mut next = Vec::new();
+        for stage in self.stages {
+            next.clear();
+            for f in &fragments {
+                apply(*stage, &chars, f.clone(), &mut next);
             }
-            Self::Llama3 => llama3(&chars, 0..chars.len(), 3, &mut fragments),
-            Self::Qwen2 => llama3(&chars, 0..chars.len(), 1, &mut fragments),
+            std::mem::swap(&mut fragments, &mut next);
         }
         out.extend(fragments.into_iter().map(|r| {
             let start = chars[r.start].0;
@@ -62,6 +155,114 @@ impl PreTokenizer {
             start..end
         }));
     }
+}
+
+/// Splits one fragment by one stage into matches and the gaps between them.
+fn apply(stage: Stage, chars: &[(usize, char)], range: Range<usize>, out: &mut Vec<Range<usize>>) {
+    match stage {
+        Stage::Gpt2 => gpt2(chars, range, out),
+        Stage::Llama3 { max_digits } => llama3(chars, range, max_digits, out),
+        _ => {
+            let f = Frag {
+                chars,
+                end: range.end,
+            };
+            let mut gap = range.start;
+            let mut i = range.start;
+            while i < range.end {
+                match stage_match(stage, &f, i) {
+                    Some(end) => {
+                        if gap < i {
+                            out.push(gap..i);
+                        }
+                        out.push(i..end);
+                        i = end;
+                        gap = end;
+                    }
+                    None => i += 1,
+                }
+            }
+            if gap < range.end {
+                out.push(gap..range.end);
+            }
+        }
+    }
+}
+
+/// The end of the match of a simple stage starting exactly at `i`, if any.
+fn stage_match(stage: Stage, f: &Frag<'_>, i: usize) -> Option<usize> {
+    let c = f.at(i)?;
+    match stage {
+        Stage::Each(class) => in_class(class, c).then_some(i + 1),
+        Stage::Runs {
+            class,
+            leading_space,
+        } => {
+            let body = if leading_space
+                && is_space(c)
+                && f.at(i + 1).is_some_and(|n| in_class(class, n))
+            {
+                i + 1
+            } else {
+                i
+            };
+            let end = f.run(body, |x| in_class(class, x));
+            (end > body).then_some(end)
+        }
+        Stage::DigitTriples => {
+            let d = |k| f.at(k).is_some_and(|x: char| x.is_ascii_digit());
+            (d(i) && d(i + 1) && d(i + 2)).then_some(i + 3)
+        }
+        Stage::TrailingSpace => {
+            let end = f.run(i, is_space);
+            (end > i && end == f.end).then_some(end)
+        }
+        Stage::Gpt2 | Stage::Llama3 { .. } => None,
+    }
+}
+
+fn in_class(class: Class, c: char) -> bool {
+    match class {
+        Class::Number => is_number(c),
+        Class::Newline => c == '\r' || c == '\n',
+        Class::PunctSymbols => {
+            is_punct(c) || matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '~' | '|')
+        }
+        // llama.cpp hides non-ASCII whitespace from literal ranges (it matches only `\s`).
+        Class::Literal(set) => !(is_space(c) && !c.is_ascii()) && in_literal_set(set, c),
+    }
+}
+
+/// Whether `c` is in a bracket expression body of characters and `a-b` ranges.
+fn in_literal_set(set: &str, c: char) -> bool {
+    let mut it = set.chars().peekable();
+    while let Some(lo) = it.next() {
+        let mut hi = lo;
+        let mut look = it.clone();
+        if look.next() == Some('-') {
+            if let Some(h) = look.next() {
+                hi = h;
+                it = look;
+            }
+        }
+        if (lo..=hi).contains(&c) {
+            return true;
+        }
+    }
+    false
+}
+
+fn is_punct(c: char) -> bool {
+    matches!(
+        get_general_category(c),
+        G::ConnectorPunctuation
+            | G::DashPunctuation
+            | G::OpenPunctuation
+            | G::ClosePunctuation
+            | G::InitialPunctuation
+            | G::FinalPunctuation
+            | G::OtherPunctuation
+    )
 }
 
 fn is_letter(c: char) -> bool {
@@ -89,23 +290,6 @@ fn is_space(c: char) -> bool {
 /// Neither whitespace, letter nor number (`[^\s\p{L}\p{N}]`).
 fn is_other(c: char) -> bool {
     !is_space(c) && !is_letter(c) && !is_number(c)
-}
-
-/// `\p{N}`: every number character is a fragment of its own; the runs between are fragments too.
-fn split_single_digits(chars: &[(usize, char)], range: Range<usize>, out: &mut Vec<Range<usize>>) {
-    let mut gap = range.start;
-    for i in range.clone() {
-        if is_number(chars[i].1) {
-            if gap < i {
-                out.push(gap..i);
-            }
-            out.push(i..i + 1);
-            gap = i + 1;
-        }
-    }
-    if gap < range.end {
-        out.push(gap..range.end);
-    }
 }
 
 /// Reads characters of one fragment; positions outside it read as "end of text".
@@ -243,17 +427,17 @@ mod tests {
     #[test]
     fn gpt2_splits_words_with_their_leading_space() {
         assert_eq!(
-            pieces(PreTokenizer::Gpt2, "Hello world!  ok"),
+            pieces(PreTokenizer::gpt2(), "Hello world!  ok"),
             ["Hello", " world", "!", " ", " ok"]
         );
-        assert_eq!(pieces(PreTokenizer::Gpt2, "it's 42"), ["it", "'s", " 42"]);
-        assert_eq!(pieces(PreTokenizer::Gpt2, "a \n"), ["a", " \n"]);
+        assert_eq!(pieces(PreTokenizer::gpt2(), "it's 42"), ["it", "'s", " 42"]);
+        assert_eq!(pieces(PreTokenizer::gpt2(), "a \n"), ["a", " \n"]);
     }
 
     #[test]
     fn smollm_splits_every_digit() {
         assert_eq!(
-            pieces(PreTokenizer::DigitsThenGpt2, "x 123"),
+            pieces(PreTokenizer::from_name("smollm").unwrap(), "x 123"),
             ["x", " ", "1", "2", "3"]
         );
     }
