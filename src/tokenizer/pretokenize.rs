@@ -140,7 +140,8 @@ impl PreTokenizer {
     /// Splits `text` into pieces (byte ranges) that are BPE-encoded independently.
     pub fn split(self, text: &str, out: &mut Vec<Range<usize>>) {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
-        let mut fragments = vec![0..chars.len()];
+        let mut fragments: Vec<Range<usize>> = Vec::with_capacity(16);
+        fragments.push(0..chars.len());
         let mut next = Vec::new();
         for stage in self.stages {
             next.clear();
@@ -229,7 +230,7 @@ fn in_class(class: Class, c: char) -> bool {
             is_punct(c) || matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '~' | '|')
         }
         // llama.cpp hides non-ASCII whitespace from literal ranges (it matches only `\s`).
-        Class::Literal(set) => !(is_space(c) && !c.is_ascii()) && in_literal_set(set, c),
+        Class::Literal(set) => (c.is_ascii() || !is_space(c)) && in_literal_set(set, c),
     }
 }
 
