@@ -17,15 +17,8 @@ fn default_model() -> PathBuf {
         return p.into();
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch_model.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .output()
-        .expect("python3 runs scripts/fetch_model.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("python3").arg(script).output().expect("python3 runs scripts/fetch_model.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -47,11 +40,7 @@ fn child(mode: &str) -> u64 {
         .env("RUVLLM_BENCH_CHILD", mode)
         .output()
         .expect("re-running the benchmark binary");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("child prints its peak RSS")
+    String::from_utf8(out.stdout).unwrap().trim().parse().expect("child prints its peak RSS")
 }
 
 fn main() {
@@ -85,18 +74,10 @@ fn main() {
     println!("| open + list 272 tensors, min | {:.2} ms |", pct(0.0));
     println!("| open + list 272 tensors, median | {:.2} ms |", pct(0.5));
     println!("| open + list 272 tensors, p90 | {:.2} ms |", pct(0.9));
-    println!(
-        "| peak RSS, fresh process that opens and lists | {:.1} MB |",
-        opened as f64 / 1024.0
-    );
-    println!(
-        "| peak RSS, fresh process that does nothing | {:.1} MB |",
-        baseline as f64 / 1024.0
-    );
+    println!("| peak RSS, fresh process that opens and lists | {:.1} MB |", opened as f64 / 1024.0);
+    println!("| peak RSS, fresh process that does nothing | {:.1} MB |", baseline as f64 / 1024.0);
 }
 
 fn default_model_from_env() -> PathBuf {
-    std::env::var("RUVLLM_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| default_model())
+    std::env::var("RUVLLM_MODEL").map(PathBuf::from).unwrap_or_else(|_| default_model())
 }

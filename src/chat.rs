@@ -17,10 +17,7 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: role.into(),
-            content: content.into(),
-        }
+        Self { role: role.into(), content: content.into() }
     }
 }
 
@@ -44,37 +41,19 @@ pub enum TemplateError {
 
 impl ChatTemplate {
     /// A template from source, with the BOS/EOS texts it can use as `bos_token`/`eos_token`.
-    pub fn new(
-        source: impl Into<String>,
-        bos_token: impl Into<String>,
-        eos_token: impl Into<String>,
-    ) -> Self {
-        Self {
-            source: source.into(),
-            bos_token: bos_token.into(),
-            eos_token: eos_token.into(),
-        }
+    pub fn new(source: impl Into<String>, bos_token: impl Into<String>, eos_token: impl Into<String>) -> Self {
+        Self { source: source.into(), bos_token: bos_token.into(), eos_token: eos_token.into() }
     }
 
     /// The model's own template, or [`TemplateError::Missing`].
     pub fn from_gguf(file: &GgufFile, tokenizer: &Tokenizer) -> Result<Self> {
         let source = match file.get_str("tokenizer.chat_template") {
             Ok(s) => s.to_string(),
-            Err(crate::GgufError::MissingKey { .. }) => {
-                return Err(Error::Template(TemplateError::Missing))
-            }
+            Err(crate::GgufError::MissingKey { .. }) => return Err(Error::Template(TemplateError::Missing)),
             Err(e) => return Err(e.into()),
         };
-        let text = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.token_text(i))
-                .unwrap_or("")
-                .to_string()
-        };
-        Ok(Self::new(
-            source,
-            text(tokenizer.bos()),
-            text(tokenizer.eos()),
-        ))
+        let text = |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or("").to_string();
+        Ok(Self::new(source, text(tokenizer.bos()), text(tokenizer.eos())))
     }
 
     pub fn source(&self) -> &str {
@@ -95,15 +74,9 @@ impl ChatTemplate {
         };
         let mut env = minijinja::Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> std::result::Result<String, minijinja::Error> {
-                Err(minijinja::Error::new(
-                    minijinja::ErrorKind::InvalidOperation,
-                    msg,
-                ))
-            },
-        );
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+        });
         env.add_function("strftime_now", strftime_now);
         env.add_template("chat", &self.source).map_err(err)?;
         let tmpl = env.get_template("chat").map_err(err)?;
@@ -120,10 +93,7 @@ impl ChatTemplate {
 /// `strftime_now(format)`: the current UTC date for templates that print it. Supports the
 /// directives templates use (`%Y %m %d %B %b %H %M %S %%`).
 fn strftime_now(format: String) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     format_utc(secs, &format)
 }
 
@@ -191,33 +161,25 @@ mod tests {
     fn renders_a_chatml_template_with_default_system_prompt() {
         let t = ChatTemplate::new(CHATML, "", "<|im_end|>");
         let s = t.render(&[ChatMessage::new("user", "Hi")], true).unwrap();
-        assert_eq!(s, "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            s,
+            "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
     fn raise_exception_and_python_methods_work() {
         let t = ChatTemplate::new("{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}{{ messages[0].content.strip() | upper }}", "", "");
-        assert_eq!(
-            t.render(&[ChatMessage::new("user", "  hi  ")], false)
-                .unwrap(),
-            "HI"
-        );
-        let err = t
-            .render(&[ChatMessage::new("system", "x")], false)
-            .unwrap_err();
+        assert_eq!(t.render(&[ChatMessage::new("user", "  hi  ")], false).unwrap(), "HI");
+        let err = t.render(&[ChatMessage::new("system", "x")], false).unwrap_err();
         assert!(err.to_string().contains("first must be user"), "{err}");
-        let err = ChatTemplate::new("{% for %}", "", "")
-            .render(&[], false)
-            .unwrap_err();
+        let err = ChatTemplate::new("{% for %}", "", "").render(&[], false).unwrap_err();
         assert!(err.to_string().starts_with("chat template:"), "{err}");
     }
 
     #[test]
     fn strftime_formats_a_known_date() {
         // 2026-11-25 13:35:10 UTC
-        assert_eq!(
-            format_utc(1_795_613_710, "%d %B %Y %H:%M:%S %b %m %%"),
-            "25 November 2026 13:35:10 Nov 11 %"
-        );
+        assert_eq!(format_utc(1_795_613_710, "%d %B %Y %H:%M:%S %b %m %%"), "25 November 2026 13:35:10 Nov 11 %");
     }
 }

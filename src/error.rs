@@ -55,68 +55,34 @@ pub enum GgufError {
     #[error("not a GGUF file: magic bytes {found:02x?} at offset 0 (expected \"GGUF\")")]
     BadMagic { found: Vec<u8> },
 
-    #[error(
-        "unsupported GGUF version {version} at offset 4 (this reader supports versions 2 and 3)"
-    )]
+    #[error("unsupported GGUF version {version} at offset 4 (this reader supports versions 2 and 3)")]
     UnsupportedVersion { version: u32 },
 
-    #[error("file truncated: reading {field} needs {needed} bytes at offset {offset}, but the file ends at {file_len}")]
-    Truncated {
-        field: Field,
-        offset: u64,
-        needed: u64,
-        file_len: u64,
-    },
+    #[error(
+        "file truncated: reading {field} needs {needed} bytes at offset {offset}, but the file ends at {file_len}"
+    )]
+    Truncated { field: Field, offset: u64, needed: u64, file_len: u64 },
 
     #[error("{field} at offset {offset}: {count} entries cannot fit in the {remaining} bytes left in the file")]
-    CountTooLarge {
-        field: Field,
-        offset: u64,
-        count: u64,
-        remaining: u64,
-    },
+    CountTooLarge { field: Field, offset: u64, count: u64, remaining: u64 },
 
-    #[error(
-        "{field} at offset {offset}: {count} elements x {elem_size} bytes overflows a 64-bit size"
-    )]
-    SizeOverflow {
-        field: Field,
-        offset: u64,
-        count: u64,
-        elem_size: u64,
-    },
+    #[error("{field} at offset {offset}: {count} elements x {elem_size} bytes overflows a 64-bit size")]
+    SizeOverflow { field: Field, offset: u64, count: u64, elem_size: u64 },
 
     #[error("{field} at offset {offset}: string of {len} bytes exceeds the {remaining} bytes left in the file")]
-    StringTooLong {
-        field: Field,
-        offset: u64,
-        len: u64,
-        remaining: u64,
-    },
+    StringTooLong { field: Field, offset: u64, len: u64, remaining: u64 },
 
     #[error("{field} at offset {offset}: string is not valid UTF-8")]
     InvalidUtf8 { field: Field, offset: u64 },
 
     #[error("{field} at offset {offset}: unknown metadata value type {type_id}")]
-    UnknownValueType {
-        field: Field,
-        offset: u64,
-        type_id: u32,
-    },
+    UnknownValueType { field: Field, offset: u64, type_id: u32 },
 
     #[error("{field} at offset {offset}: boolean byte is {value}, expected 0 or 1")]
-    InvalidBool {
-        field: Field,
-        offset: u64,
-        value: u8,
-    },
+    InvalidBool { field: Field, offset: u64, value: u8 },
 
     #[error("{field} at offset {offset}: arrays nested deeper than {max_depth} levels")]
-    NestingTooDeep {
-        field: Field,
-        offset: u64,
-        max_depth: usize,
-    },
+    NestingTooDeep { field: Field, offset: u64, max_depth: usize },
 
     #[error("duplicate metadata key '{key}' at offset {offset}")]
     DuplicateKey { key: String, offset: u64 },
@@ -128,83 +94,34 @@ pub enum GgufError {
     BadAlignment { value: u64 },
 
     #[error("metadata key '{key}' has type {found}, expected {expected}")]
-    WrongValueType {
-        key: String,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongValueType { key: String, expected: &'static str, found: &'static str },
 
     #[error("metadata key '{key}' not found")]
     MissingKey { key: String },
 
-    #[error(
-        "tensor '{tensor}' at offset {offset}: {n_dims} dimensions (at most {max} are allowed)"
-    )]
-    TooManyDims {
-        tensor: String,
-        offset: u64,
-        n_dims: u32,
-        max: usize,
-    },
+    #[error("tensor '{tensor}' at offset {offset}: {n_dims} dimensions (at most {max} are allowed)")]
+    TooManyDims { tensor: String, offset: u64, n_dims: u32, max: usize },
 
-    #[error(
-        "tensor '{tensor}' at offset {offset}: dimensions {dims:?} overflow a 64-bit element count"
-    )]
-    DimsOverflow {
-        tensor: String,
-        offset: u64,
-        dims: Vec<u64>,
-    },
+    #[error("tensor '{tensor}' at offset {offset}: dimensions {dims:?} overflow a 64-bit element count")]
+    DimsOverflow { tensor: String, offset: u64, dims: Vec<u64> },
 
     #[error("tensor '{tensor}' at offset {offset}: unknown tensor type id {type_id}")]
-    UnknownTensorType {
-        tensor: String,
-        offset: u64,
-        type_id: u32,
-    },
+    UnknownTensorType { tensor: String, offset: u64, type_id: u32 },
 
-    #[error(
-        "tensor '{tensor}': row length {ne0} is not a multiple of the {ty} block size {block}"
-    )]
-    RowNotBlockMultiple {
-        tensor: String,
-        ty: GgmlType,
-        ne0: u64,
-        block: usize,
-    },
+    #[error("tensor '{tensor}': row length {ne0} is not a multiple of the {ty} block size {block}")]
+    RowNotBlockMultiple { tensor: String, ty: GgmlType, ne0: u64, block: usize },
 
-    #[error(
-        "tensor '{tensor}': data offset {offset} is not a multiple of the alignment {alignment}"
-    )]
-    TensorMisaligned {
-        tensor: String,
-        offset: u64,
-        alignment: u64,
-    },
+    #[error("tensor '{tensor}': data offset {offset} is not a multiple of the alignment {alignment}")]
+    TensorMisaligned { tensor: String, offset: u64, alignment: u64 },
 
     #[error("tensor '{tensor}': data [{start}, {end}) lies outside the file of {file_len} bytes")]
-    TensorOutOfBounds {
-        tensor: String,
-        start: u64,
-        end: u64,
-        file_len: u64,
-    },
+    TensorOutOfBounds { tensor: String, start: u64, end: u64, file_len: u64 },
 
     #[error("tensor '{tensor}': data [{start}, {end}) overlaps tensor '{other}' which ends at {other_end}")]
-    TensorOverlap {
-        tensor: String,
-        other: String,
-        start: u64,
-        end: u64,
-        other_end: u64,
-    },
+    TensorOverlap { tensor: String, other: String, start: u64, end: u64, other_end: u64 },
 
     #[error("tensor '{tensor}' has type {ty}, which this runtime does not support (supported: {supported})")]
-    UnsupportedTensorType {
-        tensor: String,
-        ty: GgmlType,
-        supported: &'static str,
-    },
+    UnsupportedTensorType { tensor: String, ty: GgmlType, supported: &'static str },
 
     #[error("tensor '{name}' not found")]
     TensorNotFound { name: String },
@@ -253,29 +170,13 @@ impl GgufError {
 #[non_exhaustive]
 pub enum QuantError {
     #[error("{op} on {ty}: {len} elements is not a multiple of the block size {block}")]
-    NotBlockMultiple {
-        op: &'static str,
-        ty: GgmlType,
-        len: usize,
-        block: usize,
-    },
+    NotBlockMultiple { op: &'static str, ty: GgmlType, len: usize, block: usize },
 
     #[error("{op} on {ty}: {what} has {got} bytes, expected {expected}")]
-    ByteLength {
-        op: &'static str,
-        ty: GgmlType,
-        what: &'static str,
-        got: usize,
-        expected: usize,
-    },
+    ByteLength { op: &'static str, ty: GgmlType, what: &'static str, got: usize, expected: usize },
 
     #[error("{op} on {ty}: output has {got} elements, expected {expected}")]
-    OutputLength {
-        op: &'static str,
-        ty: GgmlType,
-        got: usize,
-        expected: usize,
-    },
+    OutputLength { op: &'static str, ty: GgmlType, got: usize, expected: usize },
 
     #[error("{op} is not available for {ty}")]
     Unsupported { op: &'static str, ty: GgmlType },
@@ -286,41 +187,22 @@ pub enum QuantError {
 #[non_exhaustive]
 pub enum ModelError {
     #[error("architecture '{arch}' is not supported (supported: {supported})")]
-    UnsupportedArchitecture {
-        arch: String,
-        supported: &'static str,
-    },
+    UnsupportedArchitecture { arch: String, supported: &'static str },
 
     #[error("invalid model configuration: {key} = {value}: {reason}")]
-    InvalidConfig {
-        key: String,
-        value: String,
-        reason: String,
-    },
+    InvalidConfig { key: String, value: String, reason: String },
 
     #[error("tensor '{name}' is missing from the model file")]
     MissingTensor { name: String },
 
     #[error("tensor '{name}' has shape {found:?}, the configuration implies {expected:?}")]
-    TensorShape {
-        name: String,
-        expected: Vec<u64>,
-        found: Vec<u64>,
-    },
+    TensorShape { name: String, expected: Vec<u64>, found: Vec<u64> },
 
     #[error("tensor '{name}' has type {ty}: {reason}")]
-    TensorType {
-        name: String,
-        ty: GgmlType,
-        reason: String,
-    },
+    TensorType { name: String, ty: GgmlType, reason: String },
 
     #[error("invalid session option {field} = {value}: {reason}")]
-    InvalidOption {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
+    InvalidOption { field: &'static str, value: String, reason: String },
 
     #[error("the context is full: {needed} positions needed, the session holds {n_ctx}")]
     ContextFull { needed: usize, n_ctx: usize },

@@ -51,14 +51,7 @@ pub struct GenerateParams {
 
 impl GenerateParams {
     pub fn new(max_tokens: usize, sampling: SamplingParams) -> Self {
-        Self {
-            max_tokens,
-            sampling,
-            stop: Vec::new(),
-            parse_special: false,
-            add_special: true,
-            truncate_prompt: false,
-        }
+        Self { max_tokens, sampling, stop: Vec::new(), parse_special: false, add_special: true, truncate_prompt: false }
     }
     pub fn with_stop(mut self, stop: Vec<String>) -> Self {
         self.stop = stop;
@@ -141,12 +134,7 @@ pub struct Generator<'m> {
 
 impl<'m> Generator<'m> {
     pub fn new(model: &'m Model, tokenizer: &'m Tokenizer, opts: SessionOptions) -> Result<Self> {
-        Ok(Self {
-            tokenizer,
-            session: Session::new(model, opts)?,
-            cached: Vec::new(),
-            decoder: StreamDecoder::new(),
-        })
+        Ok(Self { tokenizer, session: Session::new(model, opts)?, cached: Vec::new(), decoder: StreamDecoder::new() })
     }
 
     pub fn tokenizer(&self) -> &'m Tokenizer {
@@ -171,9 +159,7 @@ impl<'m> Generator<'m> {
         cancel: &CancelToken,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Completion> {
-        let tokens = self
-            .tokenizer
-            .encode(prompt, params.add_special, params.parse_special);
+        let tokens = self.tokenizer.encode(prompt, params.add_special, params.parse_special);
         self.generate_tokens(tokens, params, cancel, on_text)
     }
 
@@ -200,32 +186,17 @@ impl<'m> Generator<'m> {
         }
         if prompt.len() >= n_ctx {
             if !params.truncate_prompt {
-                return Err(ModelError::ContextFull {
-                    needed: prompt.len() + 1,
-                    n_ctx,
-                }
-                .into());
+                return Err(ModelError::ContextFull { needed: prompt.len() + 1, n_ctx }.into());
             }
-            let keep = n_ctx
-                .saturating_sub(params.max_tokens.clamp(1, n_ctx / 2))
-                .max(1);
+            let keep = n_ctx.saturating_sub(params.max_tokens.clamp(1, n_ctx / 2)).max(1);
             prompt.drain(..prompt.len() - keep);
         }
         let mut sampler = Sampler::new(params.sampling, self.tokenizer.n_vocab())?;
-        let mut usage = Usage {
-            prompt_tokens: prompt.len(),
-            ..Usage::default()
-        };
+        let mut usage = Usage { prompt_tokens: prompt.len(), ..Usage::default() };
 
         // Reuse the cached prefix; evaluate the rest. At least one token is evaluated so the
         // logits belong to this prompt.
-        let common = self
-            .cached
-            .iter()
-            .zip(&prompt)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(prompt.len() - 1);
+        let common = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
         self.session.truncate(common);
         self.cached.truncate(common);
         let t0 = Instant::now();
@@ -283,12 +254,7 @@ impl<'m> Generator<'m> {
         }
         usage.generated_tokens = generated.len();
         usage.decode_ms = t1.elapsed().as_secs_f64() * 1e3;
-        Ok(Completion {
-            text,
-            tokens: generated,
-            finish_reason: finish,
-            usage,
-        })
+        Ok(Completion { text, tokens: generated, finish_reason: finish, usage })
     }
 }
 
@@ -302,22 +268,14 @@ struct StopMatcher<'a> {
 
 impl<'a> StopMatcher<'a> {
     fn new(stops: &'a [String]) -> Self {
-        Self {
-            stops,
-            pending: String::new(),
-        }
+        Self { stops, pending: String::new() }
     }
 
     /// Adds `piece`; emits what is certainly not part of a stop string. Returns true when a stop
     /// string was found (the text before it has been emitted).
     fn push(&mut self, piece: &str, text: &mut String, on_text: &mut dyn FnMut(&str)) -> bool {
         self.pending.push_str(piece);
-        let found = self
-            .stops
-            .iter()
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| self.pending.find(s.as_str()))
-            .min();
+        let found = self.stops.iter().filter(|s| !s.is_empty()).filter_map(|s| self.pending.find(s.as_str())).min();
         if let Some(at) = found {
             emit(&self.pending[..at], text, on_text);
             self.pending.clear();
@@ -327,11 +285,7 @@ impl<'a> StopMatcher<'a> {
         let keep = self
             .stops
             .iter()
-            .flat_map(|s| {
-                (1..s.len())
-                    .filter(|&k| s.is_char_boundary(k))
-                    .map(move |k| &s[..k])
-            })
+            .flat_map(|s| (1..s.len()).filter(|&k| s.is_char_boundary(k)).map(move |k| &s[..k]))
             .filter(|p| self.pending.ends_with(p))
             .map(str::len)
             .max()

@@ -21,6 +21,7 @@ pub mod kernels;
 pub mod mem;
 pub mod model;
 pub mod ops;
+pub mod perplexity;
 pub mod quant;
 pub mod sampler;
 pub mod tokenizer;

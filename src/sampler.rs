@@ -46,14 +46,7 @@ impl SamplingParams {
 
     /// llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05.
     pub fn new(seed: u64) -> Self {
-        Self {
-            temperature: 0.8,
-            top_k: 40,
-            top_p: 0.95,
-            min_p: 0.05,
-            seed,
-            ..Self::greedy()
-        }
+        Self { temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, seed, ..Self::greedy() }
     }
 
     pub fn with_temperature(mut self, t: f32) -> Self {
@@ -101,11 +94,7 @@ impl SamplingParams {
             reason: reason.into(),
         };
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(bad(
-                "temperature",
-                self.temperature,
-                "must be finite and >= 0",
-            ));
+            return Err(bad("temperature", self.temperature, "must be finite and >= 0"));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(bad("top_p", self.top_p, "must be in (0, 1]"));
@@ -114,26 +103,15 @@ impl SamplingParams {
             return Err(bad("min_p", self.min_p, "must be in [0, 1)"));
         }
         if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
-            return Err(bad(
-                "repeat_penalty",
-                self.repeat_penalty,
-                "must be finite and > 0",
-            ));
+            return Err(bad("repeat_penalty", self.repeat_penalty, "must be finite and > 0"));
         }
-        for (field, v) in [
-            ("presence_penalty", self.presence_penalty),
-            ("frequency_penalty", self.frequency_penalty),
-        ] {
+        for (field, v) in [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)] {
             if !v.is_finite() {
                 return Err(bad(field, v, "must be finite"));
             }
         }
         if self.penalty_last_n > 1 << 20 {
-            return Err(bad(
-                "penalty_last_n",
-                self.penalty_last_n as f32,
-                "must be at most 1048576",
-            ));
+            return Err(bad("penalty_last_n", self.penalty_last_n as f32, "must be at most 1048576"));
         }
         Ok(())
     }
@@ -241,38 +219,28 @@ impl Sampler {
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let p = self.params;
         self.candidates.clear();
-        let penalize =
-            p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
+        let penalize = p.repeat_penalty != 1.0 || p.presence_penalty != 0.0 || p.frequency_penalty != 0.0;
         for (i, &l) in logits.iter().enumerate() {
             let mut l = l;
             if penalize {
                 if let Some(&c) = self.counts.get(i).filter(|&&c| c > 0) {
-                    l = if l > 0.0 {
-                        l / p.repeat_penalty
-                    } else {
-                        l * p.repeat_penalty
-                    };
+                    l = if l > 0.0 { l / p.repeat_penalty } else { l * p.repeat_penalty };
                     l -= c as f32 * p.frequency_penalty + p.presence_penalty;
                 }
             }
-            self.candidates
-                .push((i as u32, if l.is_nan() { f32::NEG_INFINITY } else { l }));
+            self.candidates.push((i as u32, if l.is_nan() { f32::NEG_INFINITY } else { l }));
         }
         if p.temperature <= 0.0 {
             // Greedy: the first of equal maxima, as an argmax over the vocabulary.
             return self
                 .candidates
                 .iter()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, &(i, l)| if l > b.1 { (i, l) } else { b },
-                )
+                .fold((0, f32::NEG_INFINITY), |b, &(i, l)| if l > b.1 { (i, l) } else { b })
                 .0;
         }
         let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if p.top_k > 0 && p.top_k < self.candidates.len() {
-            self.candidates
-                .select_nth_unstable_by(p.top_k - 1, by_logit);
+            self.candidates.select_nth_unstable_by(p.top_k - 1, by_logit);
             self.candidates.truncate(p.top_k);
         }
         self.candidates.sort_unstable_by(by_logit);
@@ -283,18 +251,12 @@ impl Sampler {
                 cum += q;
                 cum >= p.top_p as f64
             });
-            self.candidates
-                .truncate(keep.map_or(self.candidates.len(), |k| k + 1));
+            self.candidates.truncate(keep.map_or(self.candidates.len(), |k| k + 1));
         }
         if p.min_p > 0.0 {
             let max = self.candidates[0].1;
             let threshold = max + p.min_p.ln();
-            let keep = self
-                .candidates
-                .iter()
-                .take_while(|c| c.1 >= threshold)
-                .count()
-                .max(1);
+            let keep = self.candidates.iter().take_while(|c| c.1 >= threshold).count().max(1);
             self.candidates.truncate(keep);
         }
         self.softmax(p.temperature);
@@ -347,28 +309,18 @@ mod tests {
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
         let mut s = Sampler::new(SamplingParams::new(3).with_top_k(1), 100).unwrap();
-        let argmax = Sampler::new(SamplingParams::greedy(), 100)
-            .unwrap()
-            .sample(&logits);
+        let argmax = Sampler::new(SamplingParams::greedy(), 100).unwrap().sample(&logits);
         assert!((0..10).all(|_| s.sample(&logits) == argmax));
     }
 
     #[test]
     fn min_p_and_top_p_cut_unlikely_tokens() {
         let logits = [10.0f32, 9.0, 0.0, -5.0];
-        let mut s = Sampler::new(
-            SamplingParams::new(1)
-                .with_min_p(0.2)
-                .with_top_k(0)
-                .with_top_p(1.0),
-            4,
-        )
-        .unwrap();
+        let mut s = Sampler::new(SamplingParams::new(1).with_min_p(0.2).with_top_k(0).with_top_p(1.0), 4).unwrap();
         for _ in 0..200 {
             assert!(s.sample(&logits) < 2);
         }
-        let mut s =
-            Sampler::new(SamplingParams::new(1).with_top_p(0.5).with_min_p(0.0), 4).unwrap();
+        let mut s = Sampler::new(SamplingParams::new(1).with_top_p(0.5).with_min_p(0.0), 4).unwrap();
         for _ in 0..200 {
             assert_eq!(s.sample(&logits), 0);
         }
@@ -377,20 +329,11 @@ mod tests {
     #[test]
     fn invalid_parameters_are_named() {
         for (p, field) in [
-            (
-                SamplingParams::greedy().with_temperature(-1.0),
-                "temperature",
-            ),
+            (SamplingParams::greedy().with_temperature(-1.0), "temperature"),
             (SamplingParams::greedy().with_top_p(0.0), "top_p"),
             (SamplingParams::greedy().with_min_p(1.0), "min_p"),
-            (
-                SamplingParams::greedy().with_repeat_penalty(0.0),
-                "repeat_penalty",
-            ),
-            (
-                SamplingParams::greedy().with_frequency_penalty(f32::NAN),
-                "frequency_penalty",
-            ),
+            (SamplingParams::greedy().with_repeat_penalty(0.0), "repeat_penalty"),
+            (SamplingParams::greedy().with_frequency_penalty(f32::NAN), "frequency_penalty"),
         ] {
             match Sampler::new(p, 10) {
                 Err(ModelError::InvalidOption { field: f, .. }) => assert_eq!(f, field),
@@ -401,13 +344,8 @@ mod tests {
 
     #[test]
     fn penalty_window_forgets_old_tokens() {
-        let mut s = Sampler::new(
-            SamplingParams::greedy()
-                .with_penalty_last_n(2)
-                .with_presence_penalty(5.0),
-            3,
-        )
-        .unwrap();
+        let mut s =
+            Sampler::new(SamplingParams::greedy().with_penalty_last_n(2).with_presence_penalty(5.0), 3).unwrap();
         s.accept(0);
         s.accept(1);
         s.accept(2); // token 0 leaves the window

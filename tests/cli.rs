@@ -6,48 +6,24 @@ mod common;
 use std::process::Command;
 
 fn ruvllm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ruvllm"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ruvllm")).args(args).output().unwrap()
 }
 
 #[test]
 fn inspect_prints_header_metadata_and_tensor_table() {
     let model = common::default_model();
     let out = ruvllm(&["inspect", model.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("GGUF v3, 98362432 bytes"), "{text}");
     assert!(text.contains("33 metadata keys:"));
     assert!(text.contains("llama.attention.head_count_kv (u32) = 3"));
     assert!(text.contains("tokenizer.ggml.tokens (array of 49152 string) = [\"<|endoftext|>\""));
-    assert!(
-        text.contains("... (49152 string elements)]"),
-        "long arrays are summarised"
-    );
+    assert!(text.contains("... (49152 string elements)]"), "long arrays are summarised");
     assert!(text.contains("272 tensors, 134515008 parameters"));
-    let row = text
-        .lines()
-        .find(|l| l.contains("token_embd.weight"))
-        .unwrap();
+    let row = text.lines().find(|l| l.contains("token_embd.weight")).unwrap();
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(
-        cols,
-        [
-            "0",
-            "token_embd.weight",
-            "Q8_0",
-            "[576,",
-            "49152]",
-            "30081024",
-            "1785664"
-        ]
-    );
+    assert_eq!(cols, ["0", "token_embd.weight", "Q8_0", "[576,", "49152]", "30081024", "1785664"]);
 }
 
 #[test]
@@ -63,12 +39,7 @@ fn inspect_json_has_the_same_content() {
     assert_eq!(tensors[2]["name"], "blk.0.ffn_down.weight");
     assert_eq!(tensors[2]["type"], "Q4_1");
     assert_eq!(tensors[2]["shape"], serde_json::json!([1536, 576]));
-    let tokens = doc["metadata"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["key"] == "tokenizer.ggml.tokens")
-        .unwrap();
+    let tokens = doc["metadata"].as_array().unwrap().iter().find(|m| m["key"] == "tokenizer.ggml.tokens").unwrap();
     assert_eq!(tokens["value"]["len"], 49152);
     assert_eq!(tokens["value"]["truncated"], true);
 }
@@ -97,10 +68,7 @@ fn unsupported_types_are_shown_and_flagged() {
     let out = ruvllm(&["inspect", path.to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("IQ2_XXS") && text.contains("(type not supported by this runtime)"),
-        "{text}"
-    );
+    assert!(text.contains("IQ2_XXS") && text.contains("(type not supported by this runtime)"), "{text}");
 }
 
 #[test]
@@ -108,10 +76,7 @@ fn missing_file_and_bad_arguments_are_clear_errors() {
     let out = ruvllm(&["inspect", "/nonexistent/x.gguf"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot open /nonexistent/x.gguf"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot open /nonexistent/x.gguf"), "{stderr}");
     let out = ruvllm(&["inspekt"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -42,8 +42,7 @@ fn every_malformed_file_gets_its_specific_error() {
 
 #[test]
 fn the_valid_base_of_the_corpus_loads() {
-    let f =
-        GgufFile::open(common::repo().join("tests/fixtures/malformed/valid_base.gguf")).unwrap();
+    let f = GgufFile::open(common::repo().join("tests/fixtures/malformed/valid_base.gguf")).unwrap();
     assert_eq!(f.metadata().len(), 7);
     assert_eq!(f.tensors().len(), 2);
     assert_eq!(f.tensor("t1").unwrap().to_f32_vec().unwrap().len(), 64);
@@ -51,8 +50,7 @@ fn the_valid_base_of_the_corpus_loads() {
 
 #[test]
 fn every_byte_prefix_of_the_valid_base_is_rejected_without_panicking() {
-    let bytes =
-        std::fs::read(common::repo().join("tests/fixtures/malformed/valid_base.gguf")).unwrap();
+    let bytes = std::fs::read(common::repo().join("tests/fixtures/malformed/valid_base.gguf")).unwrap();
     let data_end = bytes.len() - bytes.iter().rev().take_while(|&&b| b == 0).count();
     for len in 0..data_end {
         let r = GgufFile::from_bytes(ruvllm::mem::ModelBytes::from_vec(bytes[..len].to_vec()));

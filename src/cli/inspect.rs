@@ -8,12 +8,7 @@ use serde_json::json;
 use super::CliError;
 use crate::gguf::{Array, DisplayValue, GgufFile, TensorInfo, Value};
 
-pub(super) fn run(
-    path: &Path,
-    as_json: bool,
-    array_limit: usize,
-    out: &mut impl Write,
-) -> Result<(), CliError> {
+pub(super) fn run(path: &Path, as_json: bool, array_limit: usize, out: &mut impl Write) -> Result<(), CliError> {
     let file = GgufFile::open(path)?;
     if as_json {
         let doc = to_json(path, &file, array_limit);
@@ -21,30 +16,11 @@ pub(super) fn run(
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{}: GGUF v{}, {} bytes",
-        path.display(),
-        file.version(),
-        file.file_len()
-    )?;
-    writeln!(
-        out,
-        "alignment {}, tensor data at offset {}",
-        file.alignment(),
-        file.data_offset()
-    )?;
+    writeln!(out, "{}: GGUF v{}, {} bytes", path.display(), file.version(), file.file_len())?;
+    writeln!(out, "alignment {}, tensor data at offset {}", file.alignment(), file.data_offset())?;
     writeln!(out, "\n{} metadata keys:", file.metadata().len())?;
     for (key, value) in file.metadata() {
-        writeln!(
-            out,
-            "  {key} ({}) = {}",
-            type_label(value),
-            DisplayValue {
-                value,
-                limit: array_limit
-            }
-        )?;
+        writeln!(out, "  {key} ({}) = {}", type_label(value), DisplayValue { value, limit: array_limit })?;
     }
     let params: u64 = file.tensors().iter().map(TensorInfo::n_elements).sum();
     let bytes: u64 = file.tensors().iter().map(TensorInfo::n_bytes).sum();
@@ -55,24 +31,10 @@ pub(super) fn run(
         params,
         bytes as f64 / (1 << 20) as f64
     )?;
-    let width = file
-        .tensors()
-        .iter()
-        .map(|t| t.name().len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    writeln!(
-        out,
-        "  {:>4}  {:<width$}  {:<8} {:<22} {:>12} {:>12}",
-        "#", "name", "type", "shape", "bytes", "offset"
-    )?;
+    let width = file.tensors().iter().map(|t| t.name().len()).max().unwrap_or(4).max(4);
+    writeln!(out, "  {:>4}  {:<width$}  {:<8} {:<22} {:>12} {:>12}", "#", "name", "type", "shape", "bytes", "offset")?;
     for (i, t) in file.tensors().iter().enumerate() {
-        let note = if t.ty().is_supported() {
-            ""
-        } else {
-            "  (type not supported by this runtime)"
-        };
+        let note = if t.ty().is_supported() { "" } else { "  (type not supported by this runtime)" };
         writeln!(
             out,
             "  {i:>4}  {:<width$}  {:<8} {:<22} {:>12} {:>12}{note}",
@@ -115,15 +77,8 @@ fn value_json(v: &Value, limit: usize) -> serde_json::Value {
 
 fn array_json(a: &Array, limit: usize) -> serde_json::Value {
     let shown: Vec<serde_json::Value> = match a {
-        Array::Array(inner) => inner
-            .iter()
-            .take(limit)
-            .map(|x| array_json(x, limit))
-            .collect(),
-        _ => (0..a.len().min(limit))
-            .filter_map(|i| a.get(i))
-            .map(|x| value_json(&x, limit))
-            .collect(),
+        Array::Array(inner) => inner.iter().take(limit).map(|x| array_json(x, limit)).collect(),
+        _ => (0..a.len().min(limit)).filter_map(|i| a.get(i)).map(|x| value_json(&x, limit)).collect(),
     };
     json!({ "element_type": a.element_type().name(), "len": a.len(), "values": shown, "truncated": a.len() > limit })
 }

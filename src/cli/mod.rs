@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module; this one parses arguments and turns every error into
 //! one line on stderr and a non-zero exit status. Nothing here panics on bad input.
 
+mod generate;
 mod inspect;
 
 use std::io::{self, Write};
@@ -30,6 +31,48 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         array_limit: usize,
     },
+    /// Generate text from a prompt (streamed to stdout; a summary goes to stderr).
+    Run {
+        #[command(flatten)]
+        model: generate::ModelArgs,
+        #[command(flatten)]
+        sample: generate::SampleArgs,
+        /// The prompt ("-" reads stdin).
+        #[arg(long, required_unless_present = "chat")]
+        prompt: Option<String>,
+        /// Wrap the prompt in the model's chat template as a user message.
+        #[arg(long)]
+        chat: bool,
+        /// System message for --chat.
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// Interactive chat in the terminal (the KV cache is reused between turns).
+    Chat {
+        #[command(flatten)]
+        model: generate::ModelArgs,
+        #[command(flatten)]
+        sample: generate::SampleArgs,
+        #[arg(long)]
+        system: Option<String>,
+    },
+    /// Prefill and decode speed and peak memory.
+    Bench {
+        #[command(flatten)]
+        model: generate::ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 64)]
+        gen_tokens: usize,
+    },
+    /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
+    Perplexity {
+        #[command(flatten)]
+        model: generate::ModelArgs,
+        /// The text.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 /// Errors a subcommand can end with.
@@ -39,6 +82,14 @@ pub enum CliError {
     Ruvllm(#[from] crate::Error),
     #[error("writing output: {0}")]
     Output(#[from] io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl From<crate::ModelError> for CliError {
+    fn from(e: crate::ModelError) -> Self {
+        Self::Ruvllm(e.into())
+    }
 }
 
 /// Runs the command line and returns the process exit status.
@@ -54,11 +105,20 @@ pub fn main() -> i32 {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
-        Command::Inspect {
-            file,
-            json,
-            array_limit,
-        } => inspect::run(&file, json, array_limit, &mut out),
+        Command::Inspect { file, json, array_limit } => inspect::run(&file, json, array_limit, &mut out),
+        Command::Run { model, sample, prompt, chat, system } => {
+            let prompt = match prompt.as_deref() {
+                Some("-") => generate::read_stdin(),
+                Some(p) => Ok(p.to_string()),
+                None => Err(CliError::Usage("--prompt is required".into())),
+            };
+            prompt.and_then(|p| generate::run(&model, &sample, &p, chat, system.as_deref(), &mut out))
+        }
+        Command::Chat { model, sample, system } => generate::chat(&model, &sample, system.as_deref(), &mut out),
+        Command::Bench { model, prompt_tokens, gen_tokens } => {
+            generate::bench(&model, prompt_tokens, gen_tokens, &mut out)
+        }
+        Command::Perplexity { model, file } => generate::perplexity(&model, &file, model.ctx_or(512), &mut out),
     }
     .and_then(|()| out.flush().map_err(CliError::from));
     match result {

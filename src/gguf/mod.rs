@@ -132,15 +132,13 @@ impl GgufFile {
 
     /// The value of `key`, or an error naming the missing key.
     pub fn require(&self, key: &str) -> Result<&Value, GgufError> {
-        self.get(key)
-            .ok_or_else(|| GgufError::MissingKey { key: key.into() })
+        self.get(key).ok_or_else(|| GgufError::MissingKey { key: key.into() })
     }
 
     /// An integer metadata value (any integer type that fits), or an error naming the key.
     pub fn get_u64(&self, key: &str) -> Result<u64, GgufError> {
         let v = self.require(key)?;
-        v.to_u64()
-            .ok_or_else(|| wrong_type(key, "non-negative integer", v))
+        v.to_u64().ok_or_else(|| wrong_type(key, "non-negative integer", v))
     }
 
     /// A float metadata value (f32 or f64), or an error naming the key.
@@ -171,10 +169,7 @@ impl GgufFile {
 
     /// A view of one tensor's data.
     pub fn tensor(&self, name: &str) -> Result<TensorView<'_>, GgufError> {
-        let &i = self
-            .tensor_index
-            .get(name)
-            .ok_or_else(|| GgufError::TensorNotFound { name: name.into() })?;
+        let &i = self.tensor_index.get(name).ok_or_else(|| GgufError::TensorNotFound { name: name.into() })?;
         Ok(self.view(&self.tensors[i]))
     }
 
@@ -182,10 +177,7 @@ impl GgufFile {
     pub fn view<'a>(&'a self, info: &'a TensorInfo) -> TensorView<'a> {
         // The range was checked against the file length at parse time.
         let start = (self.data_offset + info.offset) as usize;
-        TensorView {
-            info,
-            data: &self.bytes[start..start + info.n_bytes as usize],
-        }
+        TensorView { info, data: &self.bytes[start..start + info.n_bytes as usize] }
     }
 
     /// Fails, naming the first tensor whose type this runtime cannot compute with. Model loading
@@ -212,19 +204,11 @@ impl std::fmt::Debug for GgufFile {
 }
 
 fn wrong_type(key: &str, expected: &'static str, found: &Value) -> GgufError {
-    GgufError::WrongValueType {
-        key: key.into(),
-        expected,
-        found: found.value_type().name(),
-    }
+    GgufError::WrongValueType { key: key.into(), expected, found: found.value_type().name() }
 }
 
 fn unsupported(t: &TensorInfo) -> GgufError {
-    GgufError::UnsupportedTensorType {
-        tensor: t.name.clone(),
-        ty: t.ty,
-        supported: quant::SUPPORTED_NAMES,
-    }
+    GgufError::UnsupportedTensorType { tensor: t.name.clone(), ty: t.ty, supported: quant::SUPPORTED_NAMES }
 }
 
 /// A tensor's info and its bytes, borrowed from the file.
@@ -248,11 +232,7 @@ impl<'a> TensorView<'a> {
     pub fn row(&self, row: u64) -> Result<&'a [u8], GgufError> {
         let rows = self.info.n_rows();
         if row >= rows {
-            return Err(GgufError::RowOutOfRange {
-                tensor: self.info.name.clone(),
-                row,
-                rows,
-            });
+            return Err(GgufError::RowOutOfRange { tensor: self.info.name.clone(), row, rows });
         }
         let row_bytes = (self.info.n_bytes / rows) as usize;
         let start = row as usize * row_bytes;

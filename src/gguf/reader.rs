@@ -82,46 +82,25 @@ impl<'a> Cursor<'a> {
         let len = self.u64(field)?;
         let offset = self.offset();
         if len > self.remaining() {
-            return Err(GgufError::StringTooLong {
-                field: field(),
-                offset,
-                len,
-                remaining: self.remaining(),
-            });
+            return Err(GgufError::StringTooLong { field: field(), offset, len, remaining: self.remaining() });
         }
         let bytes = self.take(len, field)?;
         match std::str::from_utf8(bytes) {
             Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(GgufError::InvalidUtf8 {
-                field: field(),
-                offset,
-            }),
+            Err(_) => Err(GgufError::InvalidUtf8 { field: field(), offset }),
         }
     }
 
     /// Checks that `count` items of at least `min_size` bytes each can fit in what remains.
-    fn check_count(
-        &self,
-        count: u64,
-        min_size: u64,
-        offset: u64,
-        field: &dyn Fn() -> String,
-    ) -> Result<(), GgufError> {
-        let total = count
-            .checked_mul(min_size)
-            .ok_or_else(|| GgufError::SizeOverflow {
-                field: field(),
-                offset,
-                count,
-                elem_size: min_size,
-            })?;
+    fn check_count(&self, count: u64, min_size: u64, offset: u64, field: &dyn Fn() -> String) -> Result<(), GgufError> {
+        let total = count.checked_mul(min_size).ok_or_else(|| GgufError::SizeOverflow {
+            field: field(),
+            offset,
+            count,
+            elem_size: min_size,
+        })?;
         if total > self.remaining() {
-            return Err(GgufError::CountTooLarge {
-                field: field(),
-                offset,
-                count,
-                remaining: self.remaining(),
-            });
+            return Err(GgufError::CountTooLarge { field: field(), offset, count, remaining: self.remaining() });
         }
         Ok(())
     }
@@ -149,20 +128,11 @@ impl<'a> Cursor<'a> {
         match self.array::<1>(field)?[0] {
             0 => Ok(false),
             1 => Ok(true),
-            value => Err(GgufError::InvalidBool {
-                field: field(),
-                offset,
-                value,
-            }),
+            value => Err(GgufError::InvalidBool { field: field(), offset, value }),
         }
     }
 
-    fn value(
-        &mut self,
-        ty: ValueType,
-        field: &dyn Fn() -> String,
-        depth: usize,
-    ) -> Result<Value, GgufError> {
+    fn value(&mut self, ty: ValueType, field: &dyn Fn() -> String, depth: usize) -> Result<Value, GgufError> {
         Ok(match ty {
             ValueType::U8 => Value::U8(self.array::<1>(field)?[0]),
             ValueType::I8 => Value::I8(self.array::<1>(field)?[0] as i8),
@@ -183,26 +153,14 @@ impl<'a> Cursor<'a> {
     fn value_type(&mut self, field: &dyn Fn() -> String) -> Result<ValueType, GgufError> {
         let offset = self.offset();
         let type_id = self.u32(field)?;
-        ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-            field: field(),
-            offset,
-            type_id,
-        })
+        ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType { field: field(), offset, type_id })
     }
 
     /// An array value (element type, count, elements) at nesting level `depth` (1 = top level).
-    fn array_value(
-        &mut self,
-        field: &dyn Fn() -> String,
-        depth: usize,
-    ) -> Result<Array, GgufError> {
+    fn array_value(&mut self, field: &dyn Fn() -> String, depth: usize) -> Result<Array, GgufError> {
         let offset = self.offset();
         if depth > MAX_ARRAY_DEPTH {
-            return Err(GgufError::NestingTooDeep {
-                field: field(),
-                offset,
-                max_depth: MAX_ARRAY_DEPTH,
-            });
+            return Err(GgufError::NestingTooDeep { field: field(), offset, max_depth: MAX_ARRAY_DEPTH });
         }
         let elem = self.value_type(field)?;
         let count = self.u64(field)?;
@@ -230,10 +188,7 @@ impl<'a> Cursor<'a> {
 /// passed the bytes-remaining check) make us allocate several times its size before failing.
 const MAX_RESERVE: u64 = 4096;
 
-fn read_n<T>(
-    count: u64,
-    mut read: impl FnMut() -> Result<T, GgufError>,
-) -> Result<Vec<T>, GgufError> {
+fn read_n<T>(count: u64, mut read: impl FnMut() -> Result<T, GgufError>) -> Result<Vec<T>, GgufError> {
     let mut out = Vec::with_capacity(count.min(MAX_RESERVE) as usize);
     for _ in 0..count {
         out.push(read()?);
@@ -246,9 +201,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let mut cur = Cursor { buf, pos: 0 };
     let magic = cur.array::<4>(&|| "header magic".into())?;
     if &magic != b"GGUF" {
-        return Err(GgufError::BadMagic {
-            found: magic.to_vec(),
-        });
+        return Err(GgufError::BadMagic { found: magic.to_vec() });
     }
     let version = cur.u32(&|| "header version".into())?;
     if version != 2 && version != 3 {
@@ -258,17 +211,10 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let tensor_count = cur.u64(&|| "header tensor count".into())?;
     let kv_count_at = cur.offset();
     let kv_count = cur.u64(&|| "header metadata count".into())?;
-    cur.check_count(kv_count, MIN_KV_BYTES, kv_count_at, &|| {
-        "header metadata count".into()
-    })?;
+    cur.check_count(kv_count, MIN_KV_BYTES, kv_count_at, &|| "header metadata count".into())?;
     // Tensor infos come after the metadata, so this is a first, loose bound; each info is still
     // bounds-checked as it is read.
-    cur.check_count(
-        tensor_count,
-        MIN_TENSOR_INFO_BYTES,
-        tensor_count_at,
-        &|| "header tensor count".into(),
-    )?;
+    cur.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, tensor_count_at, &|| "header tensor count".into())?;
 
     let mut metadata = Vec::with_capacity(kv_count.min(MAX_RESERVE) as usize);
     let mut key_index = HashMap::with_capacity(kv_count.min(MAX_RESERVE) as usize);
@@ -279,10 +225,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
         let ty = cur.value_type(&field)?;
         let value = cur.value(ty, &field, 0)?;
         if key_index.contains_key(&key) {
-            return Err(GgufError::DuplicateKey {
-                key,
-                offset: key_at,
-            });
+            return Err(GgufError::DuplicateKey { key, offset: key_at });
         }
         key_index.insert(key.clone(), metadata.len());
         metadata.push((key, value));
@@ -303,21 +246,13 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
         return Err(GgufError::BadAlignment { value: alignment });
     }
 
-    cur.check_count(
-        tensor_count,
-        MIN_TENSOR_INFO_BYTES,
-        tensor_count_at,
-        &|| "header tensor count".into(),
-    )?;
+    cur.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, tensor_count_at, &|| "header tensor count".into())?;
     let mut tensors = Vec::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
     let mut tensor_index = HashMap::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
     for i in 0..tensor_count {
         let info = read_tensor_info(&mut cur, i, alignment)?;
         if tensor_index.contains_key(&info.name) {
-            return Err(GgufError::DuplicateTensor {
-                name: info.name,
-                offset: info.info_offset,
-            });
+            return Err(GgufError::DuplicateTensor { name: info.name, offset: info.info_offset });
         }
         tensor_index.insert(info.name.clone(), tensors.len());
         tensors.push(info);
@@ -326,15 +261,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let data_offset = cur.offset().next_multiple_of(alignment);
     check_data_ranges(&tensors, data_offset, buf.len() as u64)?;
 
-    Ok(Parsed {
-        version,
-        metadata,
-        key_index,
-        tensors,
-        tensor_index,
-        alignment,
-        data_offset,
-    })
+    Ok(Parsed { version, metadata, key_index, tensors, tensor_index, alignment, data_offset })
 }
 
 fn read_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<TensorInfo, GgufError> {
@@ -344,16 +271,9 @@ fn read_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<Tens
     let dims_at = cur.offset();
     let n_dims = cur.u32(&field)?;
     if n_dims as usize > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            tensor: name,
-            offset: dims_at,
-            n_dims,
-            max: MAX_DIMS,
-        });
+        return Err(GgufError::TooManyDims { tensor: name, offset: dims_at, n_dims, max: MAX_DIMS });
     }
-    let dims = (0..n_dims)
-        .map(|_| cur.u64(&field))
-        .collect::<Result<Vec<u64>, _>>()?;
+    let dims = (0..n_dims).map(|_| cur.u64(&field)).collect::<Result<Vec<u64>, _>>()?;
     let type_at = cur.offset();
     let type_id = cur.u32(&field)?;
     let ty = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType {
@@ -366,52 +286,27 @@ fn read_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<Tens
     let n_elements = dims
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| GgufError::DimsOverflow {
-            tensor: name.clone(),
-            offset: dims_at,
-            dims: dims.clone(),
-        })?;
+        .ok_or_else(|| GgufError::DimsOverflow { tensor: name.clone(), offset: dims_at, dims: dims.clone() })?;
     let ne0 = dims.first().copied().unwrap_or(1);
     if ne0 % ty.block_elems() as u64 != 0 {
-        return Err(GgufError::RowNotBlockMultiple {
-            tensor: name,
-            ty,
-            ne0,
-            block: ty.block_elems(),
-        });
+        return Err(GgufError::RowNotBlockMultiple { tensor: name, ty, ne0, block: ty.block_elems() });
     }
-    let n_bytes = (n_elements / ty.block_elems() as u64)
-        .checked_mul(ty.block_bytes() as u64)
-        .ok_or_else(|| GgufError::SizeOverflow {
+    let n_bytes = (n_elements / ty.block_elems() as u64).checked_mul(ty.block_bytes() as u64).ok_or_else(|| {
+        GgufError::SizeOverflow {
             field: format!("data size of tensor '{name}'"),
             offset: dims_at,
             count: n_elements / ty.block_elems() as u64,
             elem_size: ty.block_bytes() as u64,
-        })?;
+        }
+    })?;
     if offset % alignment != 0 {
-        return Err(GgufError::TensorMisaligned {
-            tensor: name,
-            offset,
-            alignment,
-        });
+        return Err(GgufError::TensorMisaligned { tensor: name, offset, alignment });
     }
-    Ok(TensorInfo {
-        name,
-        dims,
-        ty,
-        offset,
-        n_elements,
-        n_bytes,
-        info_offset,
-    })
+    Ok(TensorInfo { name, dims, ty, offset, n_elements, n_bytes, info_offset })
 }
 
 /// Every tensor's data must lie inside the file and no two may overlap.
-fn check_data_ranges(
-    tensors: &[TensorInfo],
-    data_offset: u64,
-    file_len: u64,
-) -> Result<(), GgufError> {
+fn check_data_ranges(tensors: &[TensorInfo], data_offset: u64, file_len: u64) -> Result<(), GgufError> {
     let mut ranges = Vec::with_capacity(tensors.len());
     for t in tensors {
         let start = data_offset.checked_add(t.offset);

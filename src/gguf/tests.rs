@@ -18,10 +18,7 @@ fn all_value_kinds() -> Vec<(&'static str, Value)> {
         ("t.u64", Value::U64(u64::MAX)),
         ("t.i64", Value::I64(i64::MIN)),
         ("t.f64", Value::F64(-0.125)),
-        (
-            "t.arr.str",
-            Value::Array(Array::String(vec!["a".into(), "".into(), "ü".into()])),
-        ),
+        ("t.arr.str", Value::Array(Array::String(vec!["a".into(), "".into(), "ü".into()]))),
         ("t.arr.i32", Value::Array(Array::I32(vec![1, -2, 3]))),
         ("t.arr.bool", Value::Array(Array::Bool(vec![true, false]))),
         ("t.arr.empty", Value::Array(Array::F64(vec![]))),
@@ -41,14 +38,10 @@ fn sample_writer() -> GgufWriter {
     for (k, v) in all_value_kinds() {
         w.kv(k, v);
     }
-    let f32_data: Vec<u8> = (0..8)
-        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
-        .collect();
+    let f32_data: Vec<u8> = (0..8).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect();
     w.tensor("a.f32", GgmlType::F32, &[4, 2], f32_data).unwrap();
-    w.tensor("b.q8_0", GgmlType::Q8_0, &[64, 3], vec![0u8; 6 * 34])
-        .unwrap();
-    w.tensor("c.q4_0", GgmlType::Q4_0, &[32], vec![0u8; 18])
-        .unwrap();
+    w.tensor("b.q8_0", GgmlType::Q8_0, &[64, 3], vec![0u8; 6 * 34]).unwrap();
+    w.tensor("c.q4_0", GgmlType::Q4_0, &[32], vec![0u8; 18]).unwrap();
     w
 }
 
@@ -73,33 +66,15 @@ fn writer_output_reads_back_identically() {
     assert_eq!(names, ["a.f32", "b.q8_0", "c.q4_0"]);
     let a = f.tensor("a.f32").unwrap();
     assert_eq!(a.info().n_rows(), 2);
-    assert_eq!(
-        a.to_f32_vec().unwrap(),
-        (0..8).map(|i| i as f32 * 0.5).collect::<Vec<_>>()
-    );
+    assert_eq!(a.to_f32_vec().unwrap(), (0..8).map(|i| i as f32 * 0.5).collect::<Vec<_>>());
     let mut row = [0f32; 4];
     a.dequantize_row(1, &mut row).unwrap();
     assert_eq!(row, [2.0, 2.5, 3.0, 3.5]);
-    assert!(matches!(
-        a.row(2),
-        Err(GgufError::RowOutOfRange {
-            row: 2,
-            rows: 2,
-            ..
-        })
-    ));
+    assert!(matches!(a.row(2), Err(GgufError::RowOutOfRange { row: 2, rows: 2, .. })));
     for t in f.tensors() {
-        assert_eq!(
-            (f.data_offset() + t.offset()) % 32,
-            0,
-            "{} aligned",
-            t.name()
-        );
+        assert_eq!((f.data_offset() + t.offset()) % 32, 0, "{} aligned", t.name());
     }
-    assert!(matches!(
-        f.tensor("nope"),
-        Err(GgufError::TensorNotFound { .. })
-    ));
+    assert!(matches!(f.tensor("nope"), Err(GgufError::TensorNotFound { .. })));
 }
 
 #[test]
@@ -109,15 +84,9 @@ fn typed_getters_name_the_key() {
     assert_eq!(f.get_str("general.architecture").unwrap(), "llama");
     assert_eq!(f.get_f64("t.f64").unwrap(), -0.125);
     let err = f.get_u64("t.i32").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "metadata key 't.i32' has type i32, expected non-negative integer"
-    );
+    assert_eq!(err.to_string(), "metadata key 't.i32' has type i32, expected non-negative integer");
     let err = f.get_str("llama.block_count").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "metadata key 'llama.block_count' not found"
-    );
+    assert_eq!(err.to_string(), "metadata key 'llama.block_count' not found");
 }
 
 #[test]
@@ -136,12 +105,7 @@ fn every_truncation_of_the_header_is_a_truncation_error() {
     let bytes = sample_writer().to_bytes();
     let f = parse(bytes.clone()).unwrap();
     // Every prefix that cuts into the header fails as `Truncated` at exactly the cut.
-    let data_end = f
-        .tensors()
-        .iter()
-        .map(|t| f.data_offset() + t.offset() + t.n_bytes())
-        .max()
-        .unwrap() as usize;
+    let data_end = f.tensors().iter().map(|t| f.data_offset() + t.offset() + t.n_bytes()).max().unwrap() as usize;
     let info_end = after(&bytes, b"c.q4_0") + 4 + 8 + 4 + 8; // the last tensor info; padding follows
     let step = if cfg!(miri) { 13 } else { 1 }; // Miri: a sample of the cut points
     for len in (0..info_end).step_by(step) {
@@ -154,21 +118,13 @@ fn every_truncation_of_the_header_is_a_truncation_error() {
     // Cutting into the padding or the data leaves a tensor outside the file.
     for len in (info_end..data_end).step_by(step) {
         let err = parse(bytes[..len].to_vec()).unwrap_err();
-        assert_eq!(
-            err.kind(),
-            "TensorOutOfBounds",
-            "prefix of {len} bytes: {err}"
-        );
+        assert_eq!(err.kind(), "TensorOutOfBounds", "prefix of {len} bytes: {err}");
     }
 }
 
 /// Offset of the first byte after `needle` in `bytes`.
 fn after(bytes: &[u8], needle: &[u8]) -> usize {
-    bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
-        + needle.len()
+    bytes.windows(needle.len()).position(|w| w == needle).unwrap() + needle.len()
 }
 
 #[test]
@@ -179,10 +135,7 @@ fn array_count_times_element_size_overflow_is_its_own_error() {
     let at = after(&bytes, b"big") + 4 + 4; // value type, element type
     bytes[at..at + 8].copy_from_slice(&(u64::MAX / 4).to_le_bytes());
     let err = parse(bytes).unwrap_err();
-    assert!(
-        matches!(err, GgufError::SizeOverflow { count, elem_size: 8, .. } if count == u64::MAX / 4),
-        "{err}"
-    );
+    assert!(matches!(err, GgufError::SizeOverflow { count, elem_size: 8, .. } if count == u64::MAX / 4), "{err}");
     assert!(err.to_string().contains("overflows"), "{err}");
 }
 
@@ -194,10 +147,7 @@ fn array_count_beyond_the_file_is_refused_before_allocating() {
     let at = after(&bytes, b"big") + 8;
     bytes[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let err = parse(bytes).unwrap_err();
-    assert!(
-        matches!(err, GgufError::CountTooLarge { count, .. } if count == 1 << 40),
-        "{err}"
-    );
+    assert!(matches!(err, GgufError::CountTooLarge { count, .. } if count == 1 << 40), "{err}");
 }
 
 #[test]
@@ -224,30 +174,17 @@ fn nesting_is_bounded() {
     let mut w = GgufWriter::new();
     w.kv("deep", Value::Array(Array::Array(vec![inner])));
     let err = parse(w.to_bytes()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            GgufError::NestingTooDeep {
-                max_depth: MAX_ARRAY_DEPTH,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, GgufError::NestingTooDeep { max_depth: MAX_ARRAY_DEPTH, .. }), "{err}");
 }
 
 #[test]
 fn duplicates_are_refused_with_their_names() {
     let mut w = sample_writer();
     w.kv("t.u8", Value::U8(1));
-    assert!(
-        matches!(parse(w.to_bytes()).unwrap_err(), GgufError::DuplicateKey { key, .. } if key == "t.u8")
-    );
+    assert!(matches!(parse(w.to_bytes()).unwrap_err(), GgufError::DuplicateKey { key, .. } if key == "t.u8"));
     let mut w = sample_writer();
     w.tensor("a.f32", GgmlType::F32, &[1], vec![0; 4]).unwrap();
-    assert!(
-        matches!(parse(w.to_bytes()).unwrap_err(), GgufError::DuplicateTensor { name, .. } if name == "a.f32")
-    );
+    assert!(matches!(parse(w.to_bytes()).unwrap_err(), GgufError::DuplicateTensor { name, .. } if name == "a.f32"));
 }
 
 #[test]
@@ -258,12 +195,7 @@ fn alignment_must_be_a_u32_power_of_two() {
         let mut bytes = w.to_bytes();
         if !ok {
             // The writer fell back to 32 for the bad value: the reader must refuse it regardless.
-            assert_eq!(
-                parse(bytes).unwrap_err(),
-                GgufError::BadAlignment {
-                    value: value.into()
-                }
-            );
+            assert_eq!(parse(bytes).unwrap_err(), GgufError::BadAlignment { value: value.into() });
             continue;
         }
         let f = parse(std::mem::take(&mut bytes)).unwrap();
@@ -272,10 +204,7 @@ fn alignment_must_be_a_u32_power_of_two() {
     }
     let mut w = sample_writer();
     w.kv("general.alignment", Value::U64(32));
-    assert!(matches!(
-        parse(w.to_bytes()).unwrap_err(),
-        GgufError::WrongValueType { found: "u64", .. }
-    ));
+    assert!(matches!(parse(w.to_bytes()).unwrap_err(), GgufError::WrongValueType { found: "u64", .. }));
 }
 
 /// Rewrites the `offset` field of the tensor info named `name`.
@@ -289,27 +218,15 @@ fn tensor_data_must_be_aligned_in_bounds_and_disjoint() {
     let bytes = sample_writer().to_bytes();
     let mut b = bytes.clone();
     set_tensor_offset(&mut b, "c.q4_0", 1, 33);
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::TensorMisaligned {
-            offset: 33,
-            alignment: 32,
-            ..
-        }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::TensorMisaligned { offset: 33, alignment: 32, .. }));
 
     let mut b = bytes.clone();
     set_tensor_offset(&mut b, "c.q4_0", 1, 1 << 20);
-    assert!(
-        matches!(parse(b).unwrap_err(), GgufError::TensorOutOfBounds { tensor, .. } if tensor == "c.q4_0")
-    );
+    assert!(matches!(parse(b).unwrap_err(), GgufError::TensorOutOfBounds { tensor, .. } if tensor == "c.q4_0"));
 
     let mut b = bytes.clone();
     set_tensor_offset(&mut b, "c.q4_0", 1, u64::MAX - 31);
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::TensorOutOfBounds { end: u64::MAX, .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::TensorOutOfBounds { end: u64::MAX, .. }));
 
     let mut b = bytes.clone();
     set_tensor_offset(&mut b, "c.q4_0", 1, 32); // inside b.q8_0, which starts at 32
@@ -331,38 +248,22 @@ fn tensor_shape_checks() {
     let mut b = bytes.clone();
     let at = after(&b, b"c.q4_0") + 4;
     b[at..at + 8].copy_from_slice(&33u64.to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::RowNotBlockMultiple {
-            ne0: 33,
-            block: 32,
-            ..
-        }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::RowNotBlockMultiple { ne0: 33, block: 32, .. }));
     // ... or 5 dims ...
     let mut b = bytes.clone();
     let at = after(&b, b"c.q4_0");
     b[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::TooManyDims { n_dims: 5, .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::TooManyDims { n_dims: 5, .. }));
     // ... or an unknown type id.
     let mut b = bytes.clone();
     let at = after(&b, b"c.q4_0") + 4 + 8;
     b[at..at + 4].copy_from_slice(&4u32.to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::UnknownTensorType { type_id: 4, .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::UnknownTensorType { type_id: 4, .. }));
     // b.q8_0 has dims [64, 3]: make the product overflow.
     let mut b = bytes;
     let at = after(&b, b"b.q8_0") + 4 + 8;
     b[at..at + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::DimsOverflow { .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::DimsOverflow { .. }));
 }
 
 #[test]
@@ -371,77 +272,38 @@ fn unknown_value_type_and_bad_bool_and_bad_utf8_are_refused() {
     let mut b = bytes.clone();
     let at = after(&b, b"t.u8");
     b[at..at + 4].copy_from_slice(&13u32.to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::UnknownValueType { type_id: 13, .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::UnknownValueType { type_id: 13, .. }));
     let mut b = bytes.clone();
     let at = after(&b, b"t.bool") + 4;
     b[at] = 2;
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::InvalidBool { value: 2, .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::InvalidBool { value: 2, .. }));
     let mut b = bytes;
     let at = after(&b, b"t.string") + 4 + 8;
     b[at] = 0xff;
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::InvalidUtf8 { .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::InvalidUtf8 { .. }));
 }
 
 #[test]
 fn unsupported_tensor_types_are_named_at_load() {
     let mut w = GgufWriter::new();
-    w.tensor(
-        "blk.0.ffn_down.weight",
-        GgmlType::IQ2_XXS,
-        &[256],
-        vec![0; 66],
-    )
-    .unwrap();
+    w.tensor("blk.0.ffn_down.weight", GgmlType::IQ2_XXS, &[256], vec![0; 66]).unwrap();
     let f = parse(w.to_bytes()).unwrap();
     let err = f.check_supported().unwrap_err();
     assert!(
         matches!(&err, GgufError::UnsupportedTensorType { tensor, ty: GgmlType::IQ2_XXS, .. } if tensor == "blk.0.ffn_down.weight")
     );
-    assert!(
-        err.to_string()
-            .contains("'blk.0.ffn_down.weight' has type IQ2_XXS"),
-        "{err}"
-    );
-    let err = f
-        .tensor("blk.0.ffn_down.weight")
-        .unwrap()
-        .to_f32_vec()
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        Error::Gguf(GgufError::UnsupportedTensorType { .. })
-    ));
+    assert!(err.to_string().contains("'blk.0.ffn_down.weight' has type IQ2_XXS"), "{err}");
+    let err = f.tensor("blk.0.ffn_down.weight").unwrap().to_f32_vec().unwrap_err();
+    assert!(matches!(err, Error::Gguf(GgufError::UnsupportedTensorType { .. })));
 }
 
 #[test]
 fn empty_and_garbage_inputs() {
-    assert!(matches!(
-        parse(vec![]).unwrap_err(),
-        GgufError::Truncated {
-            offset: 0,
-            needed: 4,
-            ..
-        }
-    ));
-    assert!(matches!(
-        parse(b"GGML\x03\0\0\0".to_vec()).unwrap_err(),
-        GgufError::BadMagic { .. }
-    ));
+    assert!(matches!(parse(vec![]).unwrap_err(), GgufError::Truncated { offset: 0, needed: 4, .. }));
+    assert!(matches!(parse(b"GGML\x03\0\0\0".to_vec()).unwrap_err(), GgufError::BadMagic { .. }));
     let mut b = b"GGUF".to_vec();
     b.extend_from_slice(&3u32.to_le_bytes());
     b.extend_from_slice(&u64::MAX.to_le_bytes());
     b.extend_from_slice(&0u64.to_le_bytes());
-    assert!(matches!(
-        parse(b).unwrap_err(),
-        GgufError::SizeOverflow { .. } | GgufError::CountTooLarge { .. }
-    ));
+    assert!(matches!(parse(b).unwrap_err(), GgufError::SizeOverflow { .. } | GgufError::CountTooLarge { .. }));
 }

@@ -37,34 +37,17 @@ impl GgufWriter {
     }
 
     /// Adds a tensor. `data` must be exactly the bytes its type and dims call for.
-    pub fn tensor(
-        &mut self,
-        name: impl Into<String>,
-        ty: GgmlType,
-        dims: &[u64],
-        data: Vec<u8>,
-    ) -> Result<&mut Self> {
+    pub fn tensor(&mut self, name: impl Into<String>, ty: GgmlType, dims: &[u64], data: Vec<u8>) -> Result<&mut Self> {
         let name = name.into();
-        let n: u64 = dims
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| GgufError::DimsOverflow {
-                tensor: name.clone(),
-                offset: 0,
-                dims: dims.to_vec(),
-            })?;
+        let n: u64 = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| GgufError::DimsOverflow {
+            tensor: name.clone(),
+            offset: 0,
+            dims: dims.to_vec(),
+        })?;
         let ne0 = dims.first().copied().unwrap_or(1);
         let expected = match ty.row_bytes(n) {
             Some(b) if ne0 % ty.block_elems() as u64 == 0 => b,
-            _ => {
-                return Err(GgufError::RowNotBlockMultiple {
-                    tensor: name,
-                    ty,
-                    ne0,
-                    block: ty.block_elems(),
-                }
-                .into())
-            }
+            _ => return Err(GgufError::RowNotBlockMultiple { tensor: name, ty, ne0, block: ty.block_elems() }.into()),
         };
         if data.len() as u64 != expected {
             return Err(crate::error::QuantError::ByteLength {
@@ -76,12 +59,7 @@ impl GgufWriter {
             }
             .into());
         }
-        self.tensors.push(PendingTensor {
-            name,
-            dims: dims.to_vec(),
-            ty,
-            data,
-        });
+        self.tensors.push(PendingTensor { name, dims: dims.to_vec(), ty, data });
         Ok(self)
     }
 
@@ -95,8 +73,7 @@ impl GgufWriter {
     /// The complete file.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.write_to(&mut out)
-            .expect("writing to a Vec cannot fail");
+        self.write_to(&mut out).expect("writing to a Vec cannot fail");
         out
     }
 

@@ -13,32 +13,20 @@ use crate::error::QuantError;
 use crate::quant::{self, as_blocks, Block, GgmlType};
 
 /// Quantizes f32 activations into the block type that `weight_ty` is dotted with.
-pub fn quantize_activations(
-    weight_ty: GgmlType,
-    x: &[f32],
-    out: &mut [u8],
-) -> Result<(), QuantError> {
-    let act = weight_ty.vec_dot_type().ok_or(QuantError::Unsupported {
-        op: "vec_dot",
-        ty: weight_ty,
-    })?;
+pub fn quantize_activations(weight_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
+    let act = weight_ty.vec_dot_type().ok_or(QuantError::Unsupported { op: "vec_dot", ty: weight_ty })?;
     quant::quantize(act, x, out)
 }
 
 /// Bytes needed to hold `n` activations quantized for dotting with `weight_ty`.
 pub fn activation_bytes(weight_ty: GgmlType, n: usize) -> Result<usize, QuantError> {
-    let act = weight_ty.vec_dot_type().ok_or(QuantError::Unsupported {
-        op: "vec_dot",
-        ty: weight_ty,
-    })?;
-    act.row_bytes(n as u64)
-        .map(|b| b as usize)
-        .ok_or(QuantError::NotBlockMultiple {
-            op: "quantize",
-            ty: act,
-            len: n,
-            block: act.block_elems(),
-        })
+    let act = weight_ty.vec_dot_type().ok_or(QuantError::Unsupported { op: "vec_dot", ty: weight_ty })?;
+    act.row_bytes(n as u64).map(|b| b as usize).ok_or(QuantError::NotBlockMultiple {
+        op: "quantize",
+        ty: act,
+        len: n,
+        block: act.block_elems(),
+    })
 }
 
 fn vec_dot_typed<W: VecDot>(w: &[u8], a: &[u8]) -> Result<f32, QuantError> {
@@ -74,9 +62,6 @@ pub fn vec_dot(weight_ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, QuantErro
         GgmlType::Q4_K => vec_dot_typed::<BlockQ4K>(w, a),
         GgmlType::Q5_K => vec_dot_typed::<BlockQ5K>(w, a),
         GgmlType::Q6_K => vec_dot_typed::<BlockQ6K>(w, a),
-        _ => Err(QuantError::Unsupported {
-            op: "vec_dot",
-            ty: weight_ty,
-        }),
+        _ => Err(QuantError::Unsupported { op: "vec_dot", ty: weight_ty }),
     }
 }

@@ -24,26 +24,18 @@ enum Inner {
 impl ModelBytes {
     /// Takes ownership of bytes already in memory (the wasm path: JS hands the model over).
     pub fn from_vec(bytes: Vec<u8>) -> Self {
-        Self {
-            inner: Inner::Owned(bytes.into_boxed_slice()),
-        }
+        Self { inner: Inner::Owned(bytes.into_boxed_slice()) }
     }
 
     /// Borrows bytes that live for the whole program (embedded test files).
     pub fn from_static(bytes: &'static [u8]) -> Self {
-        Self {
-            inner: Inner::Static(bytes),
-        }
+        Self { inner: Inner::Static(bytes) }
     }
 
     /// Maps a file read-only. Opening and mapping copy nothing: pages are read on first touch.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn map_file(path: &std::path::Path) -> crate::Result<Self> {
-        let io = |op, source| crate::Error::Io {
-            op,
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |op, source| crate::Error::Io { op, path: path.to_path_buf(), source };
         let file = std::fs::File::open(path).map_err(|e| io("cannot open", e))?;
         let len = file.metadata().map_err(|e| io("cannot stat", e))?.len();
         if len == 0 {
@@ -58,9 +50,7 @@ impl ModelBytes {
         // mmap-based loader (llama.cpp, candle) does; the parsed header is validated against the
         // length captured here, so in-range reads are guaranteed for an unmodified file.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io("cannot map", e))?;
-        Ok(Self {
-            inner: Inner::Mapped(map),
-        })
+        Ok(Self { inner: Inner::Mapped(map) })
     }
 
     /// Whether the bytes are a memory map (as opposed to owned or static memory).
@@ -87,11 +77,7 @@ impl Deref for ModelBytes {
 
 impl fmt::Debug for ModelBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.is_mapped() {
-            "mapped"
-        } else {
-            "in memory"
-        };
+        let kind = if self.is_mapped() { "mapped" } else { "in memory" };
         write!(f, "ModelBytes({} bytes, {kind})", self.len())
     }
 }
@@ -133,12 +119,8 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "mmap and file I/O are foreign calls Miri cannot run")]
     fn missing_file_is_an_error_naming_the_path() {
-        let err =
-            ModelBytes::map_file(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
+        let err = ModelBytes::map_file(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.contains("cannot open") && msg.contains("/nonexistent/model.gguf"),
-            "{msg}"
-        );
+        assert!(msg.contains("cannot open") && msg.contains("/nonexistent/model.gguf"), "{msg}");
     }
 }

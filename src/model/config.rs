@@ -82,11 +82,7 @@ impl ConfigParams {
 const MAX_DIM: u64 = 1 << 24;
 
 fn invalid(key: &str, value: impl ToString, reason: impl Into<String>) -> ModelError {
-    ModelError::InvalidConfig {
-        key: key.into(),
-        value: value.to_string(),
-        reason: reason.into(),
-    }
+    ModelError::InvalidConfig { key: key.into(), value: value.to_string(), reason: reason.into() }
 }
 
 fn positive(key: &str, v: u64) -> Result<usize, ModelError> {
@@ -94,11 +90,7 @@ fn positive(key: &str, v: u64) -> Result<usize, ModelError> {
         return Err(invalid(key, v, "must be positive"));
     }
     if v > MAX_DIM {
-        return Err(invalid(
-            key,
-            v,
-            format!("larger than the supported maximum {MAX_DIM}"),
-        ));
+        return Err(invalid(key, v, format!("larger than the supported maximum {MAX_DIM}")));
     }
     Ok(v as usize)
 }
@@ -114,10 +106,7 @@ impl ModelConfig {
     /// Validates raw hyper-parameters. The keys named in errors are the GGUF metadata keys.
     pub fn new(p: ConfigParams) -> Result<Self, ModelError> {
         if p.arch != "llama" {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch: p.arch,
-                supported: SUPPORTED_ARCHITECTURES,
-            });
+            return Err(ModelError::UnsupportedArchitecture { arch: p.arch, supported: SUPPORTED_ARCHITECTURES });
         }
         let a = &p.arch;
         let n_layer = positive(&format!("{a}.block_count"), p.n_layer)?;
@@ -161,10 +150,7 @@ impl ModelConfig {
             head_dim,
             n_rot,
             rope_base: finite_positive(&format!("{a}.rope.freq_base"), p.rope_base)?,
-            rope_freq_scale: finite_positive(
-                &format!("{a}.rope.scaling.factor"),
-                p.rope_freq_scale,
-            )?,
+            rope_freq_scale: finite_positive(&format!("{a}.rope.scaling.factor"), p.rope_freq_scale)?,
             rope_layout: RopeLayout::Normal,
             rms_eps: finite_positive(&format!("{a}.attention.layer_norm_rms_epsilon"), p.rms_eps)?,
             n_ctx_train: positive(&format!("{a}.context_length"), p.n_ctx_train)?,
@@ -176,11 +162,7 @@ impl ModelConfig {
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let arch = file.get_str("general.architecture")?.to_string();
         if arch != "llama" {
-            return Err(ModelError::UnsupportedArchitecture {
-                arch,
-                supported: SUPPORTED_ARCHITECTURES,
-            }
-            .into());
+            return Err(ModelError::UnsupportedArchitecture { arch, supported: SUPPORTED_ARCHITECTURES }.into());
         }
         let key = |k: &str| format!("{arch}.{k}");
         let opt_u64 = |k: &str| match file.get_u64(&key(k)) {
@@ -210,12 +192,7 @@ impl ModelConfig {
             None | Some("none") => opt_f64("rope.scale_linear")?.unwrap_or(1.0),
             Some("linear") => opt_f64("rope.scaling.factor")?.unwrap_or(1.0),
             Some(other) => {
-                return Err(invalid(
-                    &key("rope.scaling.type"),
-                    other,
-                    "only 'none' and 'linear' are supported",
-                )
-                .into())
+                return Err(invalid(&key("rope.scaling.type"), other, "only 'none' and 'linear' are supported").into())
             }
         };
         let params = ConfigParams {
@@ -260,10 +237,7 @@ mod tests {
         let mut p = smollm();
         p.n_head_kv = 0;
         let err = ModelConfig::new(p).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid model configuration: llama.attention.head_count_kv = 0: must be positive"
-        );
+        assert_eq!(err.to_string(), "invalid model configuration: llama.attention.head_count_kv = 0: must be positive");
     }
 
     #[test]
@@ -276,14 +250,8 @@ mod tests {
             (|p| p.n_embd = 577, "llama.embedding_length"),
             (|p| p.n_rot = Some(65), "llama.rope.dimension_count"),
             (|p| p.n_rot = Some(128), "llama.rope.dimension_count"),
-            (
-                |p| p.rms_eps = f64::NAN,
-                "llama.attention.layer_norm_rms_epsilon",
-            ),
-            (
-                |p| p.rms_eps = -1e-5,
-                "llama.attention.layer_norm_rms_epsilon",
-            ),
+            (|p| p.rms_eps = f64::NAN, "llama.attention.layer_norm_rms_epsilon"),
+            (|p| p.rms_eps = -1e-5, "llama.attention.layer_norm_rms_epsilon"),
             (|p| p.rope_base = 0.0, "llama.rope.freq_base"),
             (|p| p.n_ctx_train = 0, "llama.context_length"),
             (|p| p.n_vocab = 0, "tokenizer.ggml.tokens"),
@@ -299,9 +267,6 @@ mod tests {
         }
         let mut p = smollm();
         p.arch = "gpt-j".into();
-        assert!(matches!(
-            ModelConfig::new(p),
-            Err(ModelError::UnsupportedArchitecture { .. })
-        ));
+        assert!(matches!(ModelConfig::new(p), Err(ModelError::UnsupportedArchitecture { .. })));
     }
 }

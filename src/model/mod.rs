@@ -54,13 +54,8 @@ impl Model {
         file.check_supported()?;
         let config = ModelConfig::from_gguf(&file)?;
         let c = &config;
-        let (e, q, kv, ff, v) = (
-            c.n_embd as u64,
-            (c.n_head * c.head_dim) as u64,
-            c.kv_dim() as u64,
-            c.n_ff as u64,
-            c.n_vocab as u64,
-        );
+        let (e, q, kv, ff, v) =
+            (c.n_embd as u64, (c.n_head * c.head_dim) as u64, c.kv_dim() as u64, c.n_ff as u64, c.n_vocab as u64);
         let tok_embd = linear(&file, "token_embd.weight", e, v, false)?;
         let output = if file.tensor("output.weight").is_ok() {
             linear(&file, "output.weight", e, v, true)?
@@ -113,9 +108,7 @@ impl Model {
 }
 
 fn check_shape(file: &GgufFile, name: &str, expected: &[u64]) -> Result<crate::gguf::TensorInfo> {
-    let t = file
-        .tensor(name)
-        .map_err(|_| ModelError::MissingTensor { name: name.into() })?;
+    let t = file.tensor(name).map_err(|_| ModelError::MissingTensor { name: name.into() })?;
     let info = t.info().clone();
     if info.dims() != expected {
         return Err(ModelError::TensorShape {
@@ -133,25 +126,14 @@ fn check_shape(file: &GgufFile, name: &str, expected: &[u64]) -> Result<crate::g
 fn linear(file: &GgufFile, name: &str, cols: u64, rows: u64, dot: bool) -> Result<Linear> {
     let info = check_shape(file, name, &[cols, rows])?;
     let ty = info.ty();
-    let bad = |reason: String| ModelError::TensorType {
-        name: name.into(),
-        ty,
-        reason,
-    };
+    let bad = |reason: String| ModelError::TensorType { name: name.into(), ty, reason };
     if dot {
-        let act = ty
-            .vec_dot_type()
-            .ok_or_else(|| bad("no dot-product kernel for this type".into()))?;
+        let act = ty.vec_dot_type().ok_or_else(|| bad("no dot-product kernel for this type".into()))?;
         if act.row_bytes(cols).is_none() {
-            return Err(bad(format!(
-                "rows of {cols} values are not whole {act} activation blocks"
-            ))
-            .into());
+            return Err(bad(format!("rows of {cols} values are not whole {act} activation blocks")).into());
         }
     }
-    let row_bytes = ty
-        .row_bytes(cols)
-        .ok_or_else(|| bad(format!("rows of {cols} values are not whole blocks")))?;
+    let row_bytes = ty.row_bytes(cols).ok_or_else(|| bad(format!("rows of {cols} values are not whole blocks")))?;
     Ok(Linear {
         ty,
         rows: rows as usize,
@@ -165,10 +147,7 @@ fn linear(file: &GgufFile, name: &str, cols: u64, rows: u64, dot: bool) -> Resul
 fn vector(file: &GgufFile, name: &str, len: u64) -> Result<Vec<f32>> {
     check_shape(file, name, &[len])?;
     let t = file.tensor(name)?;
-    if t.info().ty() != GgmlType::F32
-        && t.info().ty() != GgmlType::F16
-        && t.info().ty() != GgmlType::BF16
-    {
+    if t.info().ty() != GgmlType::F32 && t.info().ty() != GgmlType::F16 && t.info().ty() != GgmlType::BF16 {
         return Err(ModelError::TensorType {
             name: name.into(),
             ty: t.info().ty(),

@@ -39,10 +39,7 @@ impl SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self {
-            n_ctx: 2048,
-            n_batch: 256,
-        }
+        Self { n_ctx: 2048, n_batch: 256 }
     }
 }
 
@@ -96,13 +93,7 @@ impl<'m> Session<'m> {
             k_cache: vec![0.0; cache],
             v_cache: vec![0.0; cache],
             n_past: 0,
-            rope: RopeTable::new(
-                opts.n_ctx,
-                c.n_rot,
-                c.rope_base,
-                c.rope_freq_scale,
-                model.rope_freqs.as_deref(),
-            ),
+            rope: RopeTable::new(opts.n_ctx, c.n_rot, c.rope_base, c.rope_freq_scale, model.rope_freqs.as_deref()),
             s: Scratch {
                 x: vec![0.0; b * e],
                 xn: vec![0.0; b * e],
@@ -151,19 +142,11 @@ impl<'m> Session<'m> {
     pub fn eval(&mut self, tokens: &[u32], mut each: Option<LogitsSink<'_>>) -> Result<()> {
         let c = self.model.config();
         if let Some(&token) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                token,
-                n_vocab: c.n_vocab,
-            }
-            .into());
+            return Err(ModelError::TokenOutOfRange { token, n_vocab: c.n_vocab }.into());
         }
         let needed = self.n_past + tokens.len();
         if needed > self.opts.n_ctx {
-            return Err(ModelError::ContextFull {
-                needed,
-                n_ctx: self.opts.n_ctx,
-            }
-            .into());
+            return Err(ModelError::ContextFull { needed, n_ctx: self.opts.n_ctx }.into());
         }
         let mut done = 0;
         for chunk in tokens.chunks(self.opts.n_batch) {
@@ -189,12 +172,7 @@ impl<'m> Session<'m> {
         let m = self.model;
         let e = m.config().n_embd;
         let s = &mut self.s;
-        ops::rms_norm(
-            &s.x[i * e..(i + 1) * e],
-            &m.output_norm,
-            m.config().rms_eps,
-            &mut s.xn[..e],
-        );
+        ops::rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
         ops::quantize_rows(&m.output, &s.xn[..e], 1, &mut s.xq)?;
         ops::matmul(&m.output, m.bytes(), &s.xq, 1, &mut self.logits)?;
         Ok(())
@@ -213,50 +191,22 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
 
         for (i, &tok) in tokens.iter().enumerate() {
-            ops::embed_row(
-                &m.tok_embd,
-                bytes,
-                tok as usize,
-                &mut s.x[i * e..(i + 1) * e],
-            )?;
+            ops::embed_row(&m.tok_embd, bytes, tok as usize, &mut s.x[i * e..(i + 1) * e])?;
         }
         let layer_cache = self.opts.n_ctx * kv;
         for (l, layer) in m.layers.iter().enumerate() {
-            let Layer {
-                attn_norm,
-                wq,
-                wk,
-                wv,
-                wo,
-                ffn_norm,
-                gate,
-                up,
-                down,
-            } = layer;
+            let Layer { attn_norm, wq, wk, wv, wo, ffn_norm, gate, up, down } = layer;
             // Attention block.
             for i in 0..t {
-                ops::rms_norm(
-                    &s.x[i * e..(i + 1) * e],
-                    attn_norm,
-                    c.rms_eps,
-                    &mut s.xn[i * e..(i + 1) * e],
-                );
+                ops::rms_norm(&s.x[i * e..(i + 1) * e], attn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            project(
-                bytes,
-                &s.xn,
-                t,
-                &mut s.xq,
-                &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])],
-            )?;
+            project(bytes, &s.xn, t, &mut s.xq, &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])])?;
             let k_cache = &mut self.k_cache[l * layer_cache..(l + 1) * layer_cache];
             let v_cache = &mut self.v_cache[l * layer_cache..(l + 1) * layer_cache];
             for i in 0..t {
                 let pos = self.n_past + i;
-                self.rope
-                    .apply(&mut s.q[i * q_dim..(i + 1) * q_dim], hd, pos, c.rope_layout);
-                self.rope
-                    .apply(&mut s.k[i * kv..(i + 1) * kv], hd, pos, c.rope_layout);
+                self.rope.apply(&mut s.q[i * q_dim..(i + 1) * q_dim], hd, pos, c.rope_layout);
+                self.rope.apply(&mut s.k[i * kv..(i + 1) * kv], hd, pos, c.rope_layout);
                 k_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.k[i * kv..(i + 1) * kv]);
                 v_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.v[i * kv..(i + 1) * kv]);
             }
@@ -265,16 +215,7 @@ impl<'m> Session<'m> {
                 for h in 0..c.n_head {
                     let q = &s.q[i * q_dim + h * hd..][..hd];
                     let out = &mut s.attn[i * q_dim + h * hd..][..hd];
-                    ops::attend(
-                        q,
-                        k_cache,
-                        v_cache,
-                        kv,
-                        (h / group) * hd,
-                        n_past,
-                        &mut s.scores,
-                        out,
-                    );
+                    ops::attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, &mut s.scores, out);
                 }
             }
             project(bytes, &s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
@@ -282,20 +223,9 @@ impl<'m> Session<'m> {
 
             // Feed-forward block.
             for i in 0..t {
-                ops::rms_norm(
-                    &s.x[i * e..(i + 1) * e],
-                    ffn_norm,
-                    c.rms_eps,
-                    &mut s.xn[i * e..(i + 1) * e],
-                );
+                ops::rms_norm(&s.x[i * e..(i + 1) * e], ffn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            project(
-                bytes,
-                &s.xn,
-                t,
-                &mut s.xq,
-                &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])],
-            )?;
+            project(bytes, &s.xn, t, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
             let ff = c.n_ff;
             ops::silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
             project(bytes, &s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
@@ -308,13 +238,7 @@ impl<'m> Session<'m> {
 
 /// Multiplies `t` rows of `input` by each linear (all with the same input width), quantizing the
 /// input once per activation type.
-fn project(
-    bytes: &[u8],
-    input: &[f32],
-    t: usize,
-    xq: &mut [u8],
-    outs: &mut [(&Linear, &mut [f32])],
-) -> Result<()> {
+fn project(bytes: &[u8], input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
     let mut quantized_as = None;
     for (w, out) in outs.iter_mut() {
         if quantized_as != Some(w.act_type()) {

@@ -42,10 +42,7 @@ impl Linear {
 /// taking `row_bytes`, in the activation type of `w`.
 pub fn quantize_rows(w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<(), QuantError> {
     let rb = w.act_row_bytes();
-    for (row, dst) in x[..t * w.cols]
-        .chunks_exact(w.cols)
-        .zip(out[..t * rb].chunks_exact_mut(rb))
-    {
+    for (row, dst) in x[..t * w.cols].chunks_exact(w.cols).zip(out[..t * rb].chunks_exact_mut(rb)) {
         kernels::quantize_activations(w.ty, row, dst)?;
     }
     Ok(())
@@ -54,13 +51,7 @@ pub fn quantize_rows(w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<
 /// `out[i][r] = sum_c W[r][c] * x[i][c]` for `t` activation rows already quantized by
 /// [`quantize_rows`]. Each weight row is loaded once and dotted with every activation row, so a
 /// prompt's prefill reads the weights once, not once per token.
-pub fn matmul(
-    w: &Linear,
-    file: &[u8],
-    xq: &[u8],
-    t: usize,
-    out: &mut [f32],
-) -> Result<(), QuantError> {
+pub fn matmul(w: &Linear, file: &[u8], xq: &[u8], t: usize, out: &mut [f32]) -> Result<(), QuantError> {
     let rb = w.act_row_bytes();
     let weights = w.weights(file);
     for (r, wrow) in weights.chunks_exact(w.row_bytes).enumerate() {
@@ -133,21 +124,14 @@ pub struct RopeTable {
 
 impl RopeTable {
     /// `theta_i = base^(-2i / n_rot) * freq_scale / freq_factor[i]`, computed in f64.
-    pub fn new(
-        n_ctx: usize,
-        n_rot: usize,
-        base: f32,
-        freq_scale: f32,
-        freq_factors: Option<&[f32]>,
-    ) -> Self {
+    pub fn new(n_ctx: usize, n_rot: usize, base: f32, freq_scale: f32, freq_factors: Option<&[f32]>) -> Self {
         let n_pairs = n_rot / 2;
         let mut cos = Vec::with_capacity(n_ctx * n_pairs);
         let mut sin = Vec::with_capacity(n_ctx * n_pairs);
         for pos in 0..n_ctx {
             for i in 0..n_pairs {
                 let factor = freq_factors.map_or(1.0, |f| f[i] as f64);
-                let theta =
-                    (base as f64).powf(-2.0 * i as f64 / n_rot as f64) * freq_scale as f64 / factor;
+                let theta = (base as f64).powf(-2.0 * i as f64 / n_rot as f64) * freq_scale as f64 / factor;
                 let angle = pos as f64 * theta;
                 cos.push(angle.cos() as f32);
                 sin.push(angle.sin() as f32);

@@ -102,15 +102,10 @@ mod tests {
         // 1.0 + 2^-8 is exactly halfway between two bf16 values: ties go to the even one (1.0).
         assert_eq!(BlockBF16::from_f32(1.0 + 1.0 / 256.0).get(), 1.0);
         // Just above halfway rounds up.
-        assert_eq!(
-            BlockBF16::from_f32(1.0 + 1.0 / 256.0 + 1.0 / 65536.0).get(),
-            1.0 + 1.0 / 128.0
-        );
+        assert_eq!(BlockBF16::from_f32(1.0 + 1.0 / 256.0 + 1.0 / 65536.0).get(), 1.0 + 1.0 / 128.0);
         assert!(BlockBF16::from_f32(f32::NAN).get().is_nan());
         // A signalling NaN whose payload lives only in the low bits must not become infinity.
-        assert!(BlockBF16::from_f32(f32::from_bits(0x7f80_0001))
-            .get()
-            .is_nan());
+        assert!(BlockBF16::from_f32(f32::from_bits(0x7f80_0001)).get().is_nan());
         assert_eq!(BlockBF16::from_f32(f32::INFINITY).get(), f32::INFINITY);
         assert_eq!(BlockBF16::from_f32(f32::MAX).get(), f32::INFINITY);
     }

@@ -156,9 +156,7 @@ impl BlockQ4K {
 impl BlockQ5K {
     /// Values 0..=31: the Q4_K nibble plus bit `i / 32` of `qh[i % 32]` as the fifth bit.
     pub fn values(&self) -> [i8; QK_K] {
-        std::array::from_fn(|i| {
-            (k4_nibble(&self.qs, i) | (((self.qh[i % 32] >> (i / 32)) & 1) << 4)) as i8
-        })
+        std::array::from_fn(|i| (k4_nibble(&self.qs, i) | (((self.qh[i % 32] >> (i / 32)) & 1) << 4)) as i8)
     }
 
     pub fn scales_mins(&self) -> ([u8; 8], [u8; 8]) {
@@ -197,11 +195,7 @@ impl Block for BlockQ2K {
         let (d, dmin) = (f16_le(self.d), f16_le(self.dmin));
         let (sc, m) = self.scales_mins();
         let q = self.values();
-        for (k, (o, q)) in out[..QK_K]
-            .chunks_exact_mut(16)
-            .zip(q.chunks_exact(16))
-            .enumerate()
-        {
+        for (k, (o, q)) in out[..QK_K].chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
             let (dl, ml) = (d * sc[k] as f32, dmin * m[k] as f32);
             for (o, &q) in o.iter_mut().zip(q) {
                 *o = dl * q as f32 - ml;
@@ -217,11 +211,7 @@ impl Block for BlockQ3K {
         let d = f16_le(self.d);
         let sc = self.scales();
         let q = self.values();
-        for (k, (o, q)) in out[..QK_K]
-            .chunks_exact_mut(16)
-            .zip(q.chunks_exact(16))
-            .enumerate()
-        {
+        for (k, (o, q)) in out[..QK_K].chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
             let dl = d * sc[k] as f32;
             for (o, &q) in o.iter_mut().zip(q) {
                 *o = dl * q as f32;
@@ -231,19 +221,8 @@ impl Block for BlockQ3K {
 }
 
 /// Shared by Q4_K and Q5_K: `(d * sc) * q - (dmin * m)` per 32-value sub-block.
-fn dequantize_k_with_mins(
-    d: f32,
-    dmin: f32,
-    sc: [u8; 8],
-    m: [u8; 8],
-    q: &[i8; QK_K],
-    out: &mut [f32],
-) {
-    for (k, (o, q)) in out[..QK_K]
-        .chunks_exact_mut(32)
-        .zip(q.chunks_exact(32))
-        .enumerate()
-    {
+fn dequantize_k_with_mins(d: f32, dmin: f32, sc: [u8; 8], m: [u8; 8], q: &[i8; QK_K], out: &mut [f32]) {
+    for (k, (o, q)) in out[..QK_K].chunks_exact_mut(32).zip(q.chunks_exact(32)).enumerate() {
         let (dl, ml) = (d * sc[k] as f32, dmin * m[k] as f32);
         for (o, &q) in o.iter_mut().zip(q) {
             *o = dl * q as f32 - ml;
@@ -256,14 +235,7 @@ impl Block for BlockQ4K {
     const ELEMS: usize = QK_K;
     fn dequantize(&self, out: &mut [f32]) {
         let (sc, m) = self.scales_mins();
-        dequantize_k_with_mins(
-            f16_le(self.d),
-            f16_le(self.dmin),
-            sc,
-            m,
-            &self.values(),
-            out,
-        );
+        dequantize_k_with_mins(f16_le(self.d), f16_le(self.dmin), sc, m, &self.values(), out);
     }
 }
 
@@ -272,14 +244,7 @@ impl Block for BlockQ5K {
     const ELEMS: usize = QK_K;
     fn dequantize(&self, out: &mut [f32]) {
         let (sc, m) = self.scales_mins();
-        dequantize_k_with_mins(
-            f16_le(self.d),
-            f16_le(self.dmin),
-            sc,
-            m,
-            &self.values(),
-            out,
-        );
+        dequantize_k_with_mins(f16_le(self.d), f16_le(self.dmin), sc, m, &self.values(), out);
     }
 }
 
@@ -289,11 +254,7 @@ impl Block for BlockQ6K {
     fn dequantize(&self, out: &mut [f32]) {
         let d = f16_le(self.d);
         let q = self.values();
-        for (k, (o, q)) in out[..QK_K]
-            .chunks_exact_mut(16)
-            .zip(q.chunks_exact(16))
-            .enumerate()
-        {
+        for (k, (o, q)) in out[..QK_K].chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
             let dl = d * self.scales[k] as f32;
             for (o, &q) in o.iter_mut().zip(q) {
                 *o = dl * q as f32;
@@ -334,10 +295,7 @@ impl QuantizeBlock for BlockQ8K {
             *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
         }
         for k in 0..QK_K / 16 {
-            let sum: i16 = block.qs[16 * k..16 * k + 16]
-                .iter()
-                .map(|&q| q as i16)
-                .sum();
+            let sum: i16 = block.qs[16 * k..16 * k + 16].iter().map(|&q| q as i16).sum();
             block.bsums[2 * k..2 * k + 2].copy_from_slice(&sum.to_le_bytes());
         }
         block.d = (1.0 / iscale).to_le_bytes();
@@ -367,21 +325,13 @@ mod tests {
 
     #[test]
     fn q8k_maps_the_largest_magnitude_to_minus_127_and_sums_blocks() {
-        let x: Vec<f32> = (0..QK_K)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01)
-            .collect();
+        let x: Vec<f32> = (0..QK_K).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.01).collect();
         let b = BlockQ8K::quantize(&x);
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let imax = x.iter().position(|v| v.abs() == amax).unwrap(); // the first of equal magnitudes
         assert_eq!(b.qs[imax], -127);
         for k in 0..16 {
-            assert_eq!(
-                b.bsum(k) as i32,
-                b.qs[16 * k..16 * k + 16]
-                    .iter()
-                    .map(|&q| q as i32)
-                    .sum::<i32>()
-            );
+            assert_eq!(b.bsum(k) as i32, b.qs[16 * k..16 * k + 16].iter().map(|&q| q as i32).sum::<i32>());
         }
         let mut back = [0f32; QK_K];
         b.dequantize(&mut back);

@@ -205,10 +205,7 @@ impl QuantizeBlock for BlockQ8_0 {
     /// Bit-exact with ggml's `quantize_row_q8_0_ref` and gguf-py's `Q8_0.quantize_blocks`.
     fn quantize(x: &[f32]) -> Self {
         let (d, qs) = quantize_q8_symmetric(x);
-        Self {
-            d: f16_bytes(d),
-            qs,
-        }
+        Self { d: f16_bytes(d), qs }
     }
 }
 
@@ -217,11 +214,7 @@ impl QuantizeBlock for BlockQ8_1 {
     fn quantize(x: &[f32]) -> Self {
         let (d, qs) = quantize_q8_symmetric(x);
         let sum: i32 = qs.iter().map(|&q| q as i32).sum();
-        Self {
-            d: f16_bytes(d),
-            s: f16_bytes(sum as f32 * d),
-            qs,
-        }
+        Self { d: f16_bytes(d), s: f16_bytes(sum as f32 * d), qs }
     }
 }
 
@@ -232,12 +225,8 @@ mod tests {
     #[test]
     fn q5_high_bits_come_from_the_right_qh_bits() {
         // Only the high bit of value 3 (low nibble half) and value 16 + 5 (high nibble half) set.
-        let b = BlockQ5_1 {
-            d: f16_bytes(1.0),
-            m: f16_bytes(0.0),
-            qh: (1u32 << 3 | 1 << 21).to_le_bytes(),
-            qs: [0; 16],
-        };
+        let b =
+            BlockQ5_1 { d: f16_bytes(1.0), m: f16_bytes(0.0), qh: (1u32 << 3 | 1 << 21).to_le_bytes(), qs: [0; 16] };
         let mut out = [0f32; QK];
         b.dequantize(&mut out);
         for (i, &v) in out.iter().enumerate() {
@@ -253,17 +242,13 @@ mod tests {
         let sum: i32 = b.qs.iter().map(|&q| q as i32).sum();
         assert_eq!(
             f16_le(b.s),
-            half::f16::from_f32(sum as f32 * (x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0))
-                .to_f32()
+            half::f16::from_f32(sum as f32 * (x.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0)).to_f32()
         );
         let mut back = [0f32; QK];
         b.dequantize(&mut back);
         let d = f16_le(b.d);
         for (a, r) in x.iter().zip(back) {
-            assert!(
-                (a - r).abs() <= d * 0.5 + 1e-6 + a.abs() * 1e-3,
-                "{a} vs {r}"
-            );
+            assert!((a - r).abs() <= d * 0.5 + 1e-6 + a.abs() * 1e-3, "{a} vs {r}");
         }
     }
 

@@ -58,10 +58,7 @@ pub fn as_blocks<'a, B: Block>(bytes: &'a [u8], op: &'static str) -> Result<&'a 
     Ok(bytemuck::cast_slice(bytes))
 }
 
-fn as_blocks_mut<'a, B: Block>(
-    bytes: &'a mut [u8],
-    op: &'static str,
-) -> Result<&'a mut [B], QuantError> {
+fn as_blocks_mut<'a, B: Block>(bytes: &'a mut [u8], op: &'static str) -> Result<&'a mut [B], QuantError> {
     let size = std::mem::size_of::<B>();
     if bytes.len() % size != 0 {
         return Err(QuantError::ByteLength {
@@ -79,12 +76,7 @@ fn dequantize_typed<B: Block>(src: &[u8], out: &mut [f32]) -> Result<(), QuantEr
     let blocks = as_blocks::<B>(src, "dequantize")?;
     let expected = blocks.len() * B::ELEMS;
     if out.len() != expected {
-        return Err(QuantError::OutputLength {
-            op: "dequantize",
-            ty: B::TYPE,
-            got: out.len(),
-            expected,
-        });
+        return Err(QuantError::OutputLength { op: "dequantize", ty: B::TYPE, got: out.len(), expected });
     }
     for (block, dst) in blocks.iter().zip(out.chunks_exact_mut(B::ELEMS)) {
         block.dequantize(dst);
@@ -94,22 +86,11 @@ fn dequantize_typed<B: Block>(src: &[u8], out: &mut [f32]) -> Result<(), QuantEr
 
 fn quantize_typed<B: QuantizeBlock>(src: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     if src.len() % B::ELEMS != 0 {
-        return Err(QuantError::NotBlockMultiple {
-            op: "quantize",
-            ty: B::TYPE,
-            len: src.len(),
-            block: B::ELEMS,
-        });
+        return Err(QuantError::NotBlockMultiple { op: "quantize", ty: B::TYPE, len: src.len(), block: B::ELEMS });
     }
     let expected = src.len() / B::ELEMS * std::mem::size_of::<B>();
     if out.len() != expected {
-        return Err(QuantError::ByteLength {
-            op: "quantize",
-            ty: B::TYPE,
-            what: "output",
-            got: out.len(),
-            expected,
-        });
+        return Err(QuantError::ByteLength { op: "quantize", ty: B::TYPE, what: "output", got: out.len(), expected });
     }
     let blocks = as_blocks_mut::<B>(out, "quantize")?;
     for (dst, x) in blocks.iter_mut().zip(src.chunks_exact(B::ELEMS)) {
@@ -211,9 +192,22 @@ pub fn quantize(ty: GgmlType, src: &[f32], out: &mut [u8]) -> Result<(), QuantEr
 }
 
 /// Reads a little-endian IEEE half from two bytes.
+///
+/// Branch-light and exact: the half's exponent and mantissa are placed in an f32's bits and the
+/// exponent rebiased by multiplying by 2^112 (a power of two, so exact; it also turns half
+/// subnormals into the right f32 normals). Infinities and NaNs get the f32 all-ones exponent.
+/// Several times faster than a generic conversion on CPUs without F16C; every block needs one.
 #[inline(always)]
 pub(crate) fn f16_le(b: [u8; 2]) -> f32 {
-    half::f16::from_le_bytes(b).to_f32()
+    let h = u16::from_le_bytes(b) as u32;
+    let sign = (h & 0x8000) << 16;
+    let exp_mant = (h & 0x7fff) << 13;
+    let magnitude = if h & 0x7c00 == 0x7c00 {
+        f32::from_bits(exp_mant | 0x7f80_0000)
+    } else {
+        f32::from_bits(exp_mant) * f32::from_bits(0x7780_0000) // 2^112
+    };
+    f32::from_bits(magnitude.to_bits() | sign)
 }
 
 /// Rounds to the nearest f16 (ties to even, as ggml's `GGML_FP32_TO_FP16`) as little-endian bytes.
@@ -237,45 +231,33 @@ mod tests {
         let bytes = [0u8; 19];
         let mut out = [0f32; 32];
         let err = dequantize(GgmlType::Q4_0, &bytes, &mut out).unwrap_err();
-        assert!(
-            matches!(err, QuantError::ByteLength { got: 19, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, QuantError::ByteLength { got: 19, .. }), "{err}");
         let err = dequantize(GgmlType::Q4_0, &bytes[..18], &mut out[..31]).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                QuantError::OutputLength {
-                    got: 31,
-                    expected: 32,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, QuantError::OutputLength { got: 31, expected: 32, .. }), "{err}");
     }
 
     #[test]
     fn unsupported_types_are_errors_not_panics() {
         let mut out = [0f32; 256];
         let err = dequantize(GgmlType::IQ2_XXS, &[0u8; 66], &mut out).unwrap_err();
-        assert_eq!(
-            err,
-            QuantError::Unsupported {
-                op: "dequantize",
-                ty: GgmlType::IQ2_XXS
-            }
-        );
+        assert_eq!(err, QuantError::Unsupported { op: "dequantize", ty: GgmlType::IQ2_XXS });
         let err = quantize(GgmlType::Q4_0, &[0f32; 32], &mut [0u8; 18]).unwrap_err();
-        assert_eq!(
-            err,
-            QuantError::Unsupported {
-                op: "quantize",
-                ty: GgmlType::Q4_0
-            }
-        );
+        assert_eq!(err, QuantError::Unsupported { op: "quantize", ty: GgmlType::Q4_0 });
         let err = quantize(GgmlType::Q8_0, &[0f32; 31], &mut [0u8; 34]).unwrap_err();
         assert!(matches!(err, QuantError::NotBlockMultiple { len: 31, .. }));
+    }
+
+    #[test]
+    fn f16_conversion_is_exact_for_every_half() {
+        for bits in 0..=u16::MAX {
+            let ours = f16_le(bits.to_le_bytes());
+            let reference = half::f16::from_bits(bits).to_f32();
+            if reference.is_nan() {
+                assert!(ours.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(ours.to_bits(), reference.to_bits(), "{bits:#06x}");
+            }
+        }
     }
 
     #[test]

@@ -138,8 +138,8 @@ macro_rules! assert_layout {
 }
 
 assert_layout!(
-    BlockF32, BlockF16, BlockBF16, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0,
-    BlockQ8_1, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K
+    BlockF32, BlockF16, BlockBF16, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, BlockQ2K,
+    BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K
 );
 
 #[cfg(test)]
@@ -159,12 +159,7 @@ mod tests {
     #[test]
     fn block_geometry_of_supported_types_matches_the_structs() {
         fn check<B: Block>() {
-            assert_eq!(
-                B::TYPE.block_bytes(),
-                std::mem::size_of::<B>(),
-                "{}",
-                B::TYPE
-            );
+            assert_eq!(B::TYPE.block_bytes(), std::mem::size_of::<B>(), "{}", B::TYPE);
             assert_eq!(B::TYPE.block_elems(), B::ELEMS, "{}", B::TYPE);
         }
         for &ty in GgmlType::ALL {

@@ -10,8 +10,7 @@ pub(crate) fn byte_to_char_table() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut shifted = 0u32;
     for b in 0..256u32 {
-        let printable =
-            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap_or('\0')
         } else {
@@ -37,9 +36,7 @@ impl Merges {
             let Some((l, r)) = m.split_once(' ') else {
                 continue;
             };
-            if let (Some(li), Some(ri), Some(mi)) =
-                (lookup(l), lookup(r), lookup(&format!("{l}{r}")))
-            {
+            if let (Some(li), Some(ri), Some(mi)) = (lookup(l), lookup(r), lookup(&format!("{l}{r}"))) {
                 rules.entry((li, ri)).or_insert((rank as u32, mi));
             }
         }
@@ -54,12 +51,7 @@ impl Merges {
         if n < 2 {
             return;
         }
-        let BpeWork {
-            prev,
-            next,
-            alive,
-            heap,
-        } = work;
+        let BpeWork { prev, next, alive, heap } = work;
         prev.clear();
         next.clear();
         alive.clear();

@@ -44,15 +44,8 @@ impl TokenType {
 
 #[derive(Debug)]
 enum Algorithm {
-    Bpe {
-        merges: bpe::Merges,
-        pre: PreTokenizer,
-        byte_char: Box<[char; 256]>,
-        char_byte: HashMap<char, u8>,
-    },
-    Spm {
-        scores: Vec<f32>,
-    },
+    Bpe { merges: bpe::Merges, pre: PreTokenizer, byte_char: Box<[char; 256]>, char_byte: HashMap<char, u8> },
+    Spm { scores: Vec<f32> },
 }
 
 /// A tokenizer: text to token ids and back.
@@ -104,28 +97,14 @@ impl Tokenizer {
         let n = tokens.len();
         let types = match opt(file.get_array("tokenizer.ggml.token_type"))? {
             None => vec![TokenType::Normal; n],
-            Some(Array::I32(v)) if v.len() == n => {
-                v.iter().map(|&t| TokenType::from_id(t)).collect()
-            }
-            Some(_) => {
-                return Err(bad(
-                    "tokenizer.ggml.token_type",
-                    "is not an i32 array with one entry per token",
-                ))
-            }
+            Some(Array::I32(v)) if v.len() == n => v.iter().map(|&t| TokenType::from_id(t)).collect(),
+            Some(_) => return Err(bad("tokenizer.ggml.token_type", "is not an i32 array with one entry per token")),
         };
-        let lookup: HashMap<String, u32> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+        let lookup: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let id_key = |key: &str| -> Result<Option<u32>> {
             match opt(file.get_u64(key))? {
                 Some(id) if (id as usize) < n => Ok(Some(id as u32)),
-                Some(id) => Err(bad(
-                    key,
-                    &format!("= {id} is outside the vocabulary of {n} tokens"),
-                )),
+                Some(id) => Err(bad(key, &format!("= {id} is outside the vocabulary of {n} tokens"))),
                 None => Ok(None),
             }
         };
@@ -142,11 +121,7 @@ impl Tokenizer {
                     Err(e) => return Err(e.into()),
                 };
                 let byte_char = Box::new(bpe::byte_to_char_table());
-                let char_byte = byte_char
-                    .iter()
-                    .enumerate()
-                    .map(|(b, &c)| (c, b as u8))
-                    .collect();
+                let char_byte = byte_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
                 Algorithm::Bpe {
                     merges: bpe::Merges::new(merges, |s| lookup.get(s).copied()),
                     pre,
@@ -159,10 +134,7 @@ impl Tokenizer {
                     Some(Array::F32(v)) if v.len() == n => v.clone(),
                     None => vec![0.0; n],
                     Some(_) => {
-                        return Err(bad(
-                            "tokenizer.ggml.scores",
-                            "is not an f32 array with one entry per token",
-                        ))
+                        return Err(bad("tokenizer.ggml.scores", "is not an f32 array with one entry per token"))
                     }
                 };
                 Algorithm::Spm { scores }
@@ -171,25 +143,16 @@ impl Tokenizer {
         };
         let is_spm = matches!(algo, Algorithm::Spm { .. });
         let mut specials: Vec<u32> = (0..n as u32)
-            .filter(|&i| {
-                matches!(
-                    types[i as usize],
-                    TokenType::Control | TokenType::UserDefined | TokenType::Unknown
-                )
-            })
+            .filter(|&i| matches!(types[i as usize], TokenType::Control | TokenType::UserDefined | TokenType::Unknown))
             .filter(|&i| !tokens[i as usize].is_empty())
             .collect();
         specials.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
         let bos = id_key("tokenizer.ggml.bos_token_id")?;
         let eos = id_key("tokenizer.ggml.eos_token_id")?;
-        let mut eog: Vec<u32> = [
-            eos,
-            id_key("tokenizer.ggml.eot_token_id")?,
-            id_key("tokenizer.ggml.eom_token_id")?,
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let mut eog: Vec<u32> = [eos, id_key("tokenizer.ggml.eot_token_id")?, id_key("tokenizer.ggml.eom_token_id")?]
+            .into_iter()
+            .flatten()
+            .collect();
         eog.extend(EOG_TEXTS.iter().filter_map(|t| lookup.get(*t).copied()));
         eog.sort_unstable();
         eog.dedup();
@@ -202,8 +165,7 @@ impl Tokenizer {
             eog,
             add_bos: opt(file.get_bool("tokenizer.ggml.add_bos_token"))?.unwrap_or(is_spm),
             add_eos: opt(file.get_bool("tokenizer.ggml.add_eos_token"))?.unwrap_or(false),
-            add_space_prefix: opt(file.get_bool("tokenizer.ggml.add_space_prefix"))?
-                .unwrap_or(is_spm),
+            add_space_prefix: opt(file.get_bool("tokenizer.ggml.add_space_prefix"))?.unwrap_or(is_spm),
             tokens,
             lookup,
         })
@@ -293,12 +255,7 @@ impl Tokenizer {
 
     fn encode_text(&self, text: &str, at_start: bool, out: &mut Vec<u32>) {
         match &self.algo {
-            Algorithm::Bpe {
-                merges,
-                pre,
-                byte_char,
-                ..
-            } => {
+            Algorithm::Bpe { merges, pre, byte_char, .. } => {
                 let mut pieces = Vec::new();
                 pre.split(text, &mut pieces);
                 let mut symbols = Vec::new();
@@ -319,25 +276,14 @@ impl Tokenizer {
                     for c in mapped.chars() {
                         // A byte without a token (SmolLM2 lacks a few control bytes) cannot merge
                         // and is dropped from the output, as llama.cpp drops it.
-                        symbols.push(
-                            self.lookup
-                                .get(c.encode_utf8(&mut one) as &str)
-                                .copied()
-                                .unwrap_or(NO_TOKEN),
-                        );
+                        symbols.push(self.lookup.get(c.encode_utf8(&mut one) as &str).copied().unwrap_or(NO_TOKEN));
                     }
                     merges.apply(&mut symbols, &mut work);
                     out.extend(symbols.iter().copied().filter(|&id| id != NO_TOKEN));
                 }
             }
             Algorithm::Spm { scores } => {
-                spm::encode(
-                    text,
-                    self.add_space_prefix && at_start,
-                    &self.lookup,
-                    scores,
-                    out,
-                );
+                spm::encode(text, self.add_space_prefix && at_start, &self.lookup, scores, out);
             }
         }
     }
@@ -374,10 +320,7 @@ impl Tokenizer {
         for &id in ids {
             self.token_bytes(id, special, &mut bytes);
         }
-        if matches!(self.algo, Algorithm::Spm { .. })
-            && self.add_space_prefix
-            && bytes.first() == Some(&b' ')
-        {
+        if matches!(self.algo, Algorithm::Spm { .. }) && self.add_space_prefix && bytes.first() == Some(&b' ') {
             bytes.remove(0);
         }
         String::from_utf8_lossy(&bytes).into_owned()
@@ -393,9 +336,5 @@ enum Fragment {
 }
 
 fn bad(key: &str, reason: &str) -> crate::Error {
-    TokenizerError::BadMetadata {
-        key: key.into(),
-        reason: reason.into(),
-    }
-    .into()
+    TokenizerError::BadMetadata { key: key.into(), reason: reason.into() }.into()
 }

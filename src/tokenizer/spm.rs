@@ -16,9 +16,7 @@ impl Eq for Bigram {}
 impl Ord for Bigram {
     /// Highest score first; on ties the leftmost.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.left.cmp(&self.left))
+        self.score.total_cmp(&other.score).then(other.left.cmp(&self.left))
     }
 }
 
@@ -44,10 +42,7 @@ pub(super) fn encode(
         s.push(if c == ' ' { '▁' } else { c });
     }
     // Symbols: byte ranges of `s`, linked so merges are O(1).
-    let mut sym: Vec<(usize, usize)> = s
-        .char_indices()
-        .map(|(i, c)| (i, i + c.len_utf8()))
-        .collect();
+    let mut sym: Vec<(usize, usize)> = s.char_indices().map(|(i, c)| (i, i + c.len_utf8())).collect();
     let n = sym.len();
     let mut next: Vec<usize> = (1..=n).collect();
     let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
@@ -57,11 +52,7 @@ pub(super) fn encode(
             return;
         }
         if let Some(&id) = lookup.get(&s[sym[l].0..sym[r].1]) {
-            heap.push(Bigram {
-                score: scores[id as usize],
-                left: l,
-                len: sym[r].1 - sym[l].0,
-            });
+            heap.push(Bigram { score: scores[id as usize], left: l, len: sym[r].1 - sym[l].0 });
         }
     };
     for i in 0..n.saturating_sub(1) {
@@ -127,11 +118,7 @@ mod tests {
     fn merges_by_score_and_falls_back_to_bytes() {
         let vocab = ["▁", "h", "i", "▁h", "hi", "▁hi", "<0xC3>", "<0xA9>"];
         let scores = [0.0, 0.0, 0.0, -1.0, -2.0, -0.5, 0.0, 0.0];
-        let lookup: HashMap<String, u32> = vocab
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.to_string(), i as u32))
-            .collect();
+        let lookup: HashMap<String, u32> = vocab.iter().enumerate().map(|(i, v)| (v.to_string(), i as u32)).collect();
         let mut out = Vec::new();
         encode("hi", true, &lookup, &scores, &mut out);
         assert_eq!(out, [5]); // ▁h (-1) beats hi (-2), then ▁hi

@@ -31,10 +31,8 @@ impl StreamDecoder {
                 Err(e) => {
                     let valid = e.valid_up_to();
                     // The first `valid` bytes were just checked to be UTF-8.
-                    self.text.push_str(
-                        std::str::from_utf8(&self.pending[consumed..consumed + valid])
-                            .unwrap_or_default(),
-                    );
+                    self.text
+                        .push_str(std::str::from_utf8(&self.pending[consumed..consumed + valid]).unwrap_or_default());
                     consumed += valid;
                     match e.error_len() {
                         Some(len) => {

@@ -18,10 +18,6 @@ pub fn default_model() -> PathBuf {
         .arg(repo().join("scripts/fetch_model.py"))
         .output()
         .expect("python3 is needed to fetch the default model (scripts/fetch_model.py)");
-    assert!(
-        out.status.success(),
-        "scripts/fetch_model.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "scripts/fetch_model.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }

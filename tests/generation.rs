@@ -1,0 +1,149 @@
+//! Generation as a user runs it: `ruvllm run --temperature 0` prints llama.cpp's greedy text for
+//! prompts whose continuation has no near-tie, the decode step allocates nothing once warm, and a
+//! chat's second turn reuses the cache.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use ruvllm::generate::{CancelToken, FinishReason, GenerateParams, Generator};
+use ruvllm::sampler::{Sampler, SamplingParams};
+use ruvllm::tokenizer::StreamDecoder;
+use ruvllm::{GgufFile, Model, Session, SessionOptions, Tokenizer};
+use serde_json::Value;
+
+struct Counting;
+thread_local! {
+    // Only the thread under test counts: other tests run in parallel in this process.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts allocations.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: same layout contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        // SAFETY: `ptr` came from this allocator with `layout`; forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn stable_prompts() -> Vec<Value> {
+    let text = std::fs::read_to_string(common::repo().join("tests/fixtures/llamacpp/greedy.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["stable_first_32"].as_bool() == Some(true) && r["kind"] == "raw")
+        .collect()
+}
+
+#[test]
+fn run_at_temperature_zero_prints_llama_cpp_greedy_text() {
+    let model = common::default_model();
+    let file = GgufFile::open(&model).unwrap();
+    let tok = Tokenizer::from_gguf(&file, false).unwrap();
+    let prompts = stable_prompts();
+    assert!(prompts.len() >= 3, "the oracle should provide stable raw prompts");
+    for rec in prompts {
+        let ids: Vec<u32> =
+            rec["generated_ids"].as_array().unwrap()[..32].iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let expected = tok.decode(&ids, false);
+        let out = Command::new(env!("CARGO_BIN_EXE_ruvllm"))
+            .args(["run", "--model", model.to_str().unwrap(), "--temperature", "0", "--max-tokens", "32"])
+            .args(["--prompt", rec["prompt"].as_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.strip_suffix('\n').unwrap(), expected, "{}", rec["name"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("t/s") && stderr.contains("32 generated"), "{stderr}");
+    }
+}
+
+#[test]
+fn decoding_a_token_allocates_nothing_after_warm_up() {
+    let model = Model::open(common::default_model()).unwrap();
+    let file = GgufFile::open(common::default_model()).unwrap();
+    let tok = Tokenizer::from_gguf(&file, false).unwrap();
+    let mut session = Session::new(&model, SessionOptions::new(256, 32).unwrap()).unwrap();
+    let mut sampler =
+        Sampler::new(SamplingParams::new(7).with_temperature(0.9).with_repeat_penalty(1.1), tok.n_vocab()).unwrap();
+    let mut decoder = StreamDecoder::new();
+    session.eval(&tok.encode("Once upon a time", false, false), None).unwrap();
+    let step = |session: &mut Session, sampler: &mut Sampler, decoder: &mut StreamDecoder| {
+        let t = sampler.sample(session.logits());
+        sampler.accept(t);
+        let _ = decoder.push(&tok, t, false).len();
+        session.eval(&[t], None).unwrap();
+    };
+    for _ in 0..4 {
+        step(&mut session, &mut sampler, &mut decoder);
+    }
+    ALLOCS.store(0, Relaxed);
+    COUNTING.with(|c| c.set(true));
+    for _ in 0..16 {
+        step(&mut session, &mut sampler, &mut decoder);
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCS.load(Relaxed), 0, "allocations in 16 decode steps");
+}
+
+#[test]
+fn second_chat_turn_reuses_the_cache_and_limits_are_errors() {
+    let model = Model::open(common::default_model()).unwrap();
+    let file = GgufFile::open(common::default_model()).unwrap();
+    let tok = Tokenizer::from_gguf(&file, false).unwrap();
+    let template = ruvllm::chat::ChatTemplate::from_gguf(&file, &tok).unwrap();
+    let mut gen = Generator::new(&model, &tok, SessionOptions::new(512, 64).unwrap()).unwrap();
+    let params = GenerateParams::new(8, SamplingParams::greedy()).with_parse_special(true).with_add_special(false);
+    let mut messages = vec![ruvllm::chat::ChatMessage::new("user", "Name a colour.")];
+    let first =
+        gen.generate(&template.render(&messages, true).unwrap(), &params, &CancelToken::new(), &mut |_| {}).unwrap();
+    assert_eq!(first.usage.prompt_evaluated, first.usage.prompt_tokens);
+    messages.push(ruvllm::chat::ChatMessage::new("assistant", first.text.clone()));
+    messages.push(ruvllm::chat::ChatMessage::new("user", "And another?"));
+    let second =
+        gen.generate(&template.render(&messages, true).unwrap(), &params, &CancelToken::new(), &mut |_| {}).unwrap();
+    assert!(
+        second.usage.prompt_evaluated < second.usage.prompt_tokens / 2,
+        "second turn evaluated {} of {} prompt tokens",
+        second.usage.prompt_evaluated,
+        second.usage.prompt_tokens
+    );
+    // Cancelled before it starts: no tokens, a clear reason, and the generator stays usable.
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let c = gen.generate("Hello", &GenerateParams::new(8, SamplingParams::greedy()), &cancel, &mut |_| {}).unwrap();
+    assert_eq!(c.finish_reason, FinishReason::Cancelled);
+    let ok = gen
+        .generate("Hello", &GenerateParams::new(2, SamplingParams::greedy()), &CancelToken::new(), &mut |_| {})
+        .unwrap();
+    assert_eq!(ok.usage.generated_tokens, 2);
+    // A prompt longer than the context is an error, or truncated when asked.
+    let long = "word ".repeat(600);
+    let err = gen
+        .generate(&long, &GenerateParams::new(4, SamplingParams::greedy()), &CancelToken::new(), &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("context is full"), "{err}");
+    let params = GenerateParams::new(4, SamplingParams::greedy()).with_truncate_prompt(true);
+    assert!(gen.generate(&long, &params, &CancelToken::new(), &mut |_| {}).is_ok());
+}
