@@ -23,6 +23,7 @@ pub mod model;
 pub mod ops;
 pub mod perplexity;
 pub mod quant;
+pub mod requantize;
 pub mod sampler;
 pub mod tokenizer;
 

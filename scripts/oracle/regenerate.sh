@@ -14,3 +14,4 @@ fi
 python3 scripts/make_malformed.py
 bash scripts/oracle/llamacpp/regenerate.sh
 .venv/bin/python scripts/oracle/reference_fixtures.py tests/fixtures/llamacpp/greedy.jsonl
+.venv/bin/python scripts/oracle/quantize_fixtures.py

@@ -5,6 +5,7 @@
 
 mod generate;
 mod inspect;
+mod quantize;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -65,6 +66,17 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         gen_tokens: usize,
     },
+    /// Requantize a model to another weight type (as llama-quantize; K types fall back to
+    /// Q5_0/Q8_0 for rows that are not whole 256-value super-blocks).
+    Quantize {
+        /// Input GGUF.
+        input: PathBuf,
+        /// Output GGUF.
+        output: PathBuf,
+        /// Target: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K or Q6_K.
+        #[arg(value_name = "TYPE")]
+        ty: String,
+    },
     /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
     Perplexity {
         #[command(flatten)]
@@ -118,6 +130,7 @@ pub fn main() -> i32 {
         Command::Bench { model, prompt_tokens, gen_tokens } => {
             generate::bench(&model, prompt_tokens, gen_tokens, &mut out)
         }
+        Command::Quantize { input, output, ty } => quantize::run(&input, &output, &ty, &mut out),
         Command::Perplexity { model, file } => generate::perplexity(&model, &file, model.ctx_or(512), &mut out),
     }
     .and_then(|()| out.flush().map_err(CliError::from));
