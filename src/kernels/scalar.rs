@@ -19,11 +19,6 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
 }
 
-#[inline(always)]
-fn dot_u8_i8(a: &[u8], b: &[i8]) -> i32 {
-    a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
-}
-
 impl VecDot for BlockF32 {
     type Act = BlockF32;
     /// As ggml's `ggml_vec_dot_f32`: f32 products accumulated in f64.
@@ -69,8 +64,24 @@ fn nibble_dot(q: &[u8; QK / 2], a: &[i8; QK], offset: i32) -> i32 {
 impl VecDot for BlockQ5_0 {
     type Act = BlockQ8_0;
     fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
-        w.iter().zip(a).map(|(w, a)| dot_i8(&w.values(), &a.qs) as f32 * f16_le(w.d) * f16_le(a.d)).sum()
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| five_bit_dot(&w.qs, u32::from_le_bytes(w.qh), &a.qs, 16) as f32 * f16_le(w.d) * f16_le(a.d))
+            .sum()
     }
+}
+
+/// As [`nibble_dot`] for 5-bit values: the fifth bit of value `i` is bit `i` of `qh`.
+#[inline(always)]
+fn five_bit_dot(q: &[u8; QK / 2], qh: u32, a: &[i8; QK], offset: i32) -> i32 {
+    let (lo, hi) = a.split_at(QK / 2);
+    let mut sum = 0i32;
+    for j in 0..QK / 2 {
+        let v0 = ((q[j] & 0x0f) as i32 | (((qh >> j) & 1) << 4) as i32) - offset;
+        let v1 = ((q[j] >> 4) as i32 | (((qh >> (j + QK / 2)) & 1) << 4) as i32) - offset;
+        sum += v0 * lo[j] as i32 + v1 * hi[j] as i32;
+    }
+    sum
 }
 
 impl VecDot for BlockQ8_0 {
@@ -78,13 +89,6 @@ impl VecDot for BlockQ8_0 {
     fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
         w.iter().zip(a).map(|(w, a)| dot_i8(&w.qs, &a.qs) as f32 * f16_le(w.d) * f16_le(a.d)).sum()
     }
-}
-
-/// `sum (d * q + m) * (da * qa) = d * da * sum(q * qa) + m * s`, with `s = da * sum(qa)` stored
-/// in the Q8_1 block.
-#[inline(always)]
-fn dot_with_min(d: f32, m: f32, q: &[u8; QK], a: &BlockQ8_1) -> f32 {
-    (d * f16_le(a.d)) * dot_u8_i8(q, &a.qs) as f32 + m * f16_le(a.s)
 }
 
 impl VecDot for BlockQ4_1 {
@@ -100,7 +104,13 @@ impl VecDot for BlockQ4_1 {
 impl VecDot for BlockQ5_1 {
     type Act = BlockQ8_1;
     fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
-        w.iter().zip(a).map(|(w, a)| dot_with_min(f16_le(w.d), f16_le(w.m), &w.values(), a)).sum()
+        w.iter()
+            .zip(a)
+            .map(|(w, a)| {
+                let sum = five_bit_dot(&w.qs, u32::from_le_bytes(w.qh), &a.qs, 0);
+                (f16_le(w.d) * f16_le(a.d)) * sum as f32 + f16_le(w.m) * f16_le(a.s)
+            })
+            .sum()
     }
 }
 
