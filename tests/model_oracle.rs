@@ -48,22 +48,27 @@ fn teacher_forced(model: &Model, prompt: &[u32], generated: &[u32]) -> Vec<Vec<f
     out
 }
 
-#[test]
-fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
-    let model = Model::open(common::default_model()).unwrap();
-    let llama = jsonl("tests/fixtures/llamacpp/greedy.jsonl");
-    let reference: HashMap<String, Value> = jsonl("tests/fixtures/reference/greedy.reference.jsonl")
-        .into_iter()
-        .map(|r| (r["name"].as_str().unwrap().to_string(), r))
-        .collect();
-    let (mut steps, mut confident, mut agree) = (0usize, 0usize, 0usize);
-    let (mut kl_ours, mut kl_llama) = (0f64, 0f64);
-    let mut disagreements = Vec::new();
+struct Report {
+    steps: usize,
+    agree: usize,
+    confident: usize,
+    disagreements: Vec<String>,
+    kl_ours: f64,
+    kl_llama: f64,
+}
+
+/// Teacher-forces `model` on llama.cpp's greedy fixture at `dir` and compares with it and with
+/// the float64 reference fixture at `reference`.
+fn teacher_forced_report(model: &Model, dir: &str, reference: &str) -> Report {
+    let llama = jsonl(&format!("{dir}/greedy.jsonl"));
+    let reference: HashMap<String, Value> =
+        jsonl(reference).into_iter().map(|r| (r["name"].as_str().unwrap().to_string(), r)).collect();
+    let mut rep = Report { steps: 0, agree: 0, confident: 0, disagreements: Vec::new(), kl_ours: 0.0, kl_llama: 0.0 };
     for rec in &llama {
         let name = rec["name"].as_str().unwrap();
         let prompt = ids(&rec["prompt_ids"]);
         let generated = ids(&rec["generated_ids"]);
-        let ours = teacher_forced(&model, &prompt, &generated);
+        let ours = teacher_forced(model, &prompt, &generated);
         let r = &reference[name];
         assert_eq!(ids(&r["generated_ids"]), generated, "{name}: reference fixture is for other tokens");
         for (i, step) in rec["steps"].as_array().unwrap().iter().enumerate() {
@@ -71,12 +76,12 @@ fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
             let top1 = (0..lp.len()).fold(0, |b, j| if lp[j] > lp[b] { j } else { b });
             let theirs = step["token"].as_u64().unwrap() as usize;
             let margin = step["margin"].as_f64().unwrap();
-            steps += 1;
-            agree += usize::from(top1 == theirs);
+            rep.steps += 1;
+            rep.agree += usize::from(top1 == theirs);
             if margin >= 0.3 {
-                confident += 1;
+                rep.confident += 1;
                 if top1 != theirs {
-                    disagreements.push(format!(
+                    rep.disagreements.push(format!(
                         "{name} step {i}: llama.cpp {theirs} (margin {margin:.3}), ruvllm {top1} (ruvllm margin {:.3})",
                         lp[top1] - lp[theirs]
                     ));
@@ -91,8 +96,7 @@ fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
                 .map(|t| (t[0].as_u64().unwrap(), t[1].as_f64().unwrap() - lse))
                 .collect();
             let rs = &r["steps"][i];
-            let mut p = Vec::new();
-            let (mut q_ours, mut q_llama) = (Vec::new(), Vec::new());
+            let (mut p, mut q_ours, mut q_llama) = (Vec::new(), Vec::new(), Vec::new());
             for (id, lpr) in rs["top_ids"].as_array().unwrap().iter().zip(rs["top_logprobs"].as_array().unwrap()) {
                 let id = id.as_u64().unwrap();
                 if let Some(&l) = llama_lp.get(&id) {
@@ -101,26 +105,45 @@ fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
                     q_ours.push(lp[id as usize]);
                 }
             }
-            kl_ours += kl_bucketed(&p, &q_ours);
-            kl_llama += kl_bucketed(&p, &q_llama);
+            rep.kl_ours += kl_bucketed(&p, &q_ours);
+            rep.kl_llama += kl_bucketed(&p, &q_llama);
         }
     }
-    let (kl_ours, kl_llama) = (kl_ours / steps as f64, kl_llama / steps as f64);
+    rep.kl_ours /= rep.steps as f64;
+    rep.kl_llama /= rep.steps as f64;
     eprintln!(
-        "teacher-forced over {steps} steps: top-1 equal to llama.cpp at {agree}; {confident} steps with margin >= 0.3, {} disagree; \
-         mean KL from float64 reference: ruvllm {kl_ours:.3e}, llama.cpp {kl_llama:.3e}",
-        disagreements.len()
+        "{dir}: teacher-forced over {} steps: top-1 equal to llama.cpp at {}; {} steps with margin >= 0.3, {} disagree; \
+         mean KL from float64 reference: ruvllm {:.3e}, llama.cpp {:.3e}",
+        rep.steps,
+        rep.agree,
+        rep.confident,
+        rep.disagreements.len(),
+        rep.kl_ours,
+        rep.kl_llama
     );
+    rep
+}
+
+#[test]
+fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
+    let model = Model::open(common::default_model()).unwrap();
+    let rep =
+        teacher_forced_report(&model, "tests/fixtures/llamacpp", "tests/fixtures/reference/greedy.reference.jsonl");
     // The issue's bar is kl_ours <= kl_llama and no disagreement. Both runtimes quantize
     // activations the same way (ggml's Q8 reference); measured here ruvllm is at 1.85e-3 against
     // llama.cpp's 1.73e-3 and differs at one step whose llama.cpp margin is 0.338 (the float64
     // reference sides with llama.cpp there). Until the accuracy work closes that gap these bounds
     // hold the measured state, so any regression fails.
-    assert!(kl_ours <= 1.2 * kl_llama, "ruvllm is further from the float64 reference: {kl_ours:.3e} vs {kl_llama:.3e}");
     assert!(
-        disagreements.len() <= 1,
-        "top-1 differs from llama.cpp where it is confident:\n{}",
-        disagreements.join("\n")
+        rep.kl_ours <= 1.2 * rep.kl_llama,
+        "further from the reference than llama.cpp: {:.3e} vs {:.3e}",
+        rep.kl_ours,
+        rep.kl_llama
+    );
+    assert!(
+        rep.disagreements.len() <= 1,
+        "top-1 differs where llama.cpp is confident:\n{}",
+        rep.disagreements.join("\n")
     );
 }
 
