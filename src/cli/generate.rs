@@ -140,8 +140,20 @@ pub(super) fn run(
     } else {
         prompt.to_string()
     };
+    stream(&mut gen, &text, &params, out)?;
+    Ok(())
+}
+
+/// Generates with each piece written (and flushed) to `out` as it arrives, then a newline on
+/// `out` and the summary line on stderr.
+fn stream(
+    gen: &mut Generator<'_>,
+    prompt: &str,
+    params: &GenerateParams,
+    out: &mut dyn Write,
+) -> Result<crate::generate::Completion, CliError> {
     let mut io_err = None;
-    let completion = gen.generate(&text, &params, &CancelToken::new(), &mut |piece| {
+    let completion = gen.generate(prompt, params, &CancelToken::new(), &mut |piece| {
         if io_err.is_none() {
             io_err = out.write_all(piece.as_bytes()).and_then(|()| out.flush()).err();
         }
@@ -151,7 +163,7 @@ pub(super) fn run(
     }
     writeln!(out)?;
     eprintln!("{}", summary(&completion));
-    Ok(())
+    Ok(completion)
 }
 
 /// `ruvllm chat`: an interactive multi-turn chat; the KV cache is reused between turns.
@@ -181,17 +193,7 @@ pub(super) fn chat(m: &ModelArgs, s: &SampleArgs, system: Option<&str>, out: &mu
         }
         messages.push(ChatMessage::new("user", user));
         let prompt = template.render(&messages, true)?;
-        let mut io_err = None;
-        let c = gen.generate(&prompt, &params, &CancelToken::new(), &mut |piece| {
-            if io_err.is_none() {
-                io_err = out.write_all(piece.as_bytes()).and_then(|()| out.flush()).err();
-            }
-        })?;
-        if let Some(e) = io_err {
-            return Err(e.into());
-        }
-        writeln!(out)?;
-        eprintln!("{}", summary(&c));
+        let c = stream(&mut gen, &prompt, &params, out)?;
         messages.push(ChatMessage::new("assistant", c.text));
     }
 }

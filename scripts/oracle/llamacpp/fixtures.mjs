@@ -4,6 +4,18 @@
 //
 //   bash scripts/oracle/llamacpp/regenerate.sh   (installs the pinned packages if missing, then runs this)
 //
+// Options (all optional; without them: the default model into tests/fixtures/llamacpp/):
+//   --model PATH               another GGUF (default: scripts/fetch_model.py's model)
+//   --out DIR                  where to write (default: tests/fixtures/llamacpp)
+//   --no-tokenize              do not write tokenize.jsonl (tokenization does not depend on the
+//                              weight type of a requantized file)
+//   --quantized-from PATH      the file --model was requantized from (its name and SHA-256 go
+//                              into meta.json)
+//   --quantize-command CMD     the exact command that produced --model (into meta.json)
+// scripts/oracle/llamacpp/requantized.sh uses them for the requantized models in
+// tests/fixtures/llamacpp/<type>/. The text for perplexity is always
+// tests/fixtures/llamacpp/alice_ch1-2.txt.
+//
 // Never builds llama.cpp and never downloads anything: getLlama({build: "never", skipDownload:
 // true, usePrebuiltBinaries: true, gpu: false}) and NODE_LLAMA_CPP_SKIP_DOWNLOAD=true.
 // One thread, CPU only, flash attention off, f16 KV cache: deterministic run to run on one machine.
@@ -13,17 +25,30 @@ process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { execFileSync } from "node:child_process";
 
-const { getLlama, LlamaLogLevel, JinjaTemplateChatWrapper } = await import("node-llama-cpp");
+const { getLlama, LlamaLogLevel, JinjaTemplateChatWrapper, GgmlType } = await import("node-llama-cpp");
 const { Template } = await import("@huggingface/jinja");
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
-const outDir = join(root, "tests", "fixtures", "llamacpp");
-const textPath = join(outDir, "alice_ch1-2.txt");
+const { values: opts } = parseArgs({
+    options: {
+        model: { type: "string" },
+        out: { type: "string" },
+        "no-tokenize": { type: "boolean", default: false },
+        "quantized-from": { type: "string" },
+        "quantize-command": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+});
+const fixturesDir = join(root, "tests", "fixtures", "llamacpp");
+const outDir = opts.out !== undefined ? resolve(opts.out) : fixturesDir;
+const textPath = join(fixturesDir, "alice_ch1-2.txt");
 const TEXT_SHA256 = "85a98a9be73091d18252d09176a9795a1e5f791622b325949662a1d18d0b57c9";
 const MODEL_SHA256_EXPECTED = process.env.RUVLLM_MODEL_SHA256 ?? null;
 
@@ -38,7 +63,9 @@ const t0 = Date.now();
 const log = (...a) => console.error(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
 
 // ---------------------------------------------------------------- llama.cpp setup
-const modelPath = execFileSync("python3", [join(root, "scripts", "fetch_model.py")], { encoding: "utf8" }).trim();
+const modelPath = opts.model !== undefined
+    ? resolve(opts.model)
+    : execFileSync("python3", [join(root, "scripts", "fetch_model.py")], { encoding: "utf8" }).trim();
 const modelBytes = readFileSync(modelPath);
 const modelSha256 = sha256(modelBytes);
 if (MODEL_SHA256_EXPECTED && modelSha256 !== MODEL_SHA256_EXPECTED) throw new Error(`model SHA-256 ${modelSha256}`);
@@ -370,9 +397,11 @@ async function perplexity() {
 // ---------------------------------------------------------------- run
 mkdirSync(outDir, { recursive: true });
 
-log("tokenize");
-const tokLines = tokenizeFixtures();
-writeFileSync(join(outDir, "tokenize.jsonl"), tokLines.join("\n") + "\n");
+if (!opts["no-tokenize"]) {
+    log("tokenize");
+    const tokLines = tokenizeFixtures();
+    writeFileSync(join(outDir, "tokenize.jsonl"), tokLines.join("\n") + "\n");
+}
 
 log("greedy");
 const greedyLines = [];
@@ -390,6 +419,25 @@ const ppl = await perplexity();
 writeFileSync(join(outDir, "perplexity.json"), JSON.stringify(ppl) + "\n");
 log(`perplexity ${ppl.perplexity} over ${ppl.n_chunks} chunks (${ppl.count} scored tokens of ${ppl.n_tokens})`);
 
+// Only for --quantized-from / --quantize-command: where the model file came from, and its tensor types.
+function requantizedMeta() {
+    const extra = {};
+    if (opts["quantized-from"] !== undefined) {
+        const src = resolve(opts["quantized-from"]);
+        extra.quantized_from = { file: src.split("/").pop(), sha256: sha256(readFileSync(src)) };
+    }
+    if (opts["quantize-command"] !== undefined) extra.quantize_command = opts["quantize-command"];
+    const types = {};
+    for (const t of model.fileInfo.fullTensorInfo ?? model.fileInfo.tensorInfo ?? []) {
+        const name = GgmlType[t.ggmlType] ?? String(t.ggmlType);
+        types[name] = (types[name] ?? 0) + 1;
+    }
+    extra.general_file_type = model.fileInfo.metadata.general?.file_type ?? null;
+    extra.tensor_types = Object.fromEntries(Object.entries(types).sort((a, b) => a[0].localeCompare(b[0])));
+    extra.tokenize_jsonl = opts["no-tokenize"] ? "not written (--no-tokenize): see tests/fixtures/llamacpp/tokenize.jsonl" : "written";
+    return extra;
+}
+
 const readJson = (...p) => JSON.parse(readFileSync(join(here, "node_modules", ...p), "utf8"));
 const nlcPkg = readJson("node-llama-cpp", "package.json");
 const releaseInfo = readJson("node-llama-cpp", "llama", "llama.cpp.info.json");
@@ -403,6 +451,7 @@ const meta = {
     jinja_renderer: `@huggingface/jinja@${readJson("@huggingface", "jinja", "package.json").version}`,
     model_file: modelPath.split("/").pop(),
     model_sha256: modelSha256,
+    ...(opts["quantized-from"] !== undefined || opts["quantize-command"] !== undefined ? requantizedMeta() : {}),
     vocab_size: vocabSize,
     add_bos_token: false,
     bos_token: [model.tokens.bos, model.tokens.bosString],
