@@ -80,3 +80,35 @@ fn missing_file_and_bad_arguments_are_clear_errors() {
     let out = ruvllm(&["inspekt"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn chat_runs_two_turns_from_stdin_and_reuses_the_cache() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let model = common::default_model();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ruvllm"))
+        .args(["chat", "--model", model.to_str().unwrap(), "--temperature", "0", "--max-tokens", "12"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"What is 2+2?\nAnd 3+3?\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.matches("> ").count(), 3, "{stdout}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let evaluated: Vec<(usize, usize)> = stderr
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("ruvllm: ")?;
+            let total: usize = l.split_whitespace().next()?.parse().ok()?;
+            let evaluated: usize = l.split('(').nth(1)?.split_whitespace().next()?.parse().ok()?;
+            Some((total, evaluated))
+        })
+        .collect();
+    assert_eq!(evaluated.len(), 2, "{stderr}");
+    assert_eq!(evaluated[0].0, evaluated[0].1);
+    assert!(evaluated[1].1 < evaluated[1].0 / 2, "second turn re-evaluated its whole prompt: {stderr}");
+}
