@@ -15,3 +15,5 @@ python3 scripts/make_malformed.py
 bash scripts/oracle/llamacpp/regenerate.sh
 .venv/bin/python scripts/oracle/reference_fixtures.py tests/fixtures/llamacpp/greedy.jsonl
 .venv/bin/python scripts/oracle/quantize_fixtures.py
+.venv/bin/python scripts/oracle/spm_fixtures.py
+bash scripts/oracle/llamacpp/requantized.sh

@@ -237,13 +237,18 @@ impl Tokenizer {
             }
             fragments = next;
         }
-        let mut first_text = true;
+        // SPM (as llama.cpp): a text fragment at the start, or right after a special token
+        // (BOS, control, user-defined, unknown), gets the space prefix; later text does not.
+        let mut after_special = true;
         for f in fragments {
             match f {
-                Fragment::Token(id) => out.push(id),
+                Fragment::Token(id) => {
+                    out.push(id);
+                    after_special = true;
+                }
                 Fragment::Text(r) => {
-                    self.encode_text(&text[r], first_text && out.is_empty(), &mut out);
-                    first_text = false;
+                    self.encode_text(&text[r], after_special, &mut out);
+                    after_special = false;
                 }
             }
         }
@@ -253,7 +258,7 @@ impl Tokenizer {
         out
     }
 
-    fn encode_text(&self, text: &str, at_start: bool, out: &mut Vec<u32>) {
+    fn encode_text(&self, text: &str, after_special: bool, out: &mut Vec<u32>) {
         match &self.algo {
             Algorithm::Bpe { merges, pre, byte_char, .. } => {
                 let mut pieces = Vec::new();
@@ -283,7 +288,7 @@ impl Tokenizer {
                 }
             }
             Algorithm::Spm { scores } => {
-                spm::encode(text, self.add_space_prefix && at_start, &self.lookup, scores, out);
+                spm::encode(text, self.add_space_prefix && after_special, &self.lookup, scores, out);
             }
         }
     }
@@ -294,7 +299,9 @@ impl Tokenizer {
             return;
         };
         match self.types[id as usize] {
-            TokenType::Control | TokenType::Unknown | TokenType::Unused => {
+            // llama.cpp's token_to_piece prints nothing for an unused token, special or not.
+            TokenType::Unused => {}
+            TokenType::Control | TokenType::Unknown => {
                 if special {
                     out.extend_from_slice(text.as_bytes());
                 }
@@ -315,13 +322,19 @@ impl Tokenizer {
     }
 
     /// Decodes a whole sequence (invalid UTF-8 becomes U+FFFD, as a streamed decode does).
+    ///
+    /// SPM with the space prefix: as llama.cpp's `llama_detokenize`, one leading space is removed
+    /// from the *first token's* piece only. After a BOS the space stays (`[<s>, ▁Hi]` gives
+    /// `" Hi"`, or `"<s> Hi"` with `special`), since the BOS was the first token.
     pub fn decode(&self, ids: &[u32], special: bool) -> String {
+        let strip_first = matches!(self.algo, Algorithm::Spm { .. }) && self.add_space_prefix;
         let mut bytes = Vec::new();
-        for &id in ids {
+        for (i, &id) in ids.iter().enumerate() {
+            let start = bytes.len();
             self.token_bytes(id, special, &mut bytes);
-        }
-        if matches!(self.algo, Algorithm::Spm { .. }) && self.add_space_prefix && bytes.first() == Some(&b' ') {
-            bytes.remove(0);
+            if i == 0 && strip_first && bytes.get(start) == Some(&b' ') {
+                bytes.remove(start);
+            }
         }
         String::from_utf8_lossy(&bytes).into_owned()
     }

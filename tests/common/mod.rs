@@ -21,3 +21,8 @@ pub fn default_model() -> PathBuf {
     assert!(out.status.success(), "scripts/fetch_model.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
+
+/// Parses a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
