@@ -42,13 +42,15 @@ impl ModelBytes {
             // memmap2 refuses zero-length maps on some platforms; an empty file is simply empty.
             return Ok(Self::from_vec(Vec::new()));
         }
-        // SAFETY: the map is read-only (PROT_READ, private) and we only ever hand out shared
-        // `&[u8]` borrows tied to `self`, so no Rust code can write through it. The remaining
-        // invariant is external: another process must not truncate or rewrite the file while it
-        // is mapped (truncation would turn reads past the new end into SIGBUS, a rewrite would
-        // change bytes under a shared borrow). Model files are treated as immutable, as every
-        // mmap-based loader (llama.cpp, candle) does; the parsed header is validated against the
-        // length captured here, so in-range reads are guaranteed for an unmodified file.
+        // Why this is sound: the map is read-only (PROT_READ, private) and we only ever hand out
+        // shared `&[u8]` borrows tied to `self`, so no Rust code can write through it. The
+        // remaining invariant is external: another process must not truncate or rewrite the file
+        // while it is mapped (truncation would turn reads past the new end into SIGBUS, a rewrite
+        // would change bytes under a shared borrow). Model files are treated as immutable, as
+        // every mmap-based loader (llama.cpp, candle) does; the parsed header is validated against
+        // the length captured here, so in-range reads are guaranteed for an unmodified file.
+        // SAFETY: read-only private mapping, only shared borrows handed out; the model file is not
+        // modified while mapped (the external invariant above).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io("cannot map", e))?;
         Ok(Self { inner: Inner::Mapped(map) })
     }
