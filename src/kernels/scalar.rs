@@ -159,7 +159,18 @@ impl VecDot for BlockQ4K {
             .zip(a)
             .map(|(w, a)| {
                 let (sc, m) = w.scales_mins();
-                let isum = scaled_sub_dots(&w.values(), a, &sc, 32);
+                // Each 32 bytes of `qs` hold two 32-value sub-blocks: low nibbles, then high.
+                let mut isum = 0i32;
+                for j in 0..QK_K / 64 {
+                    let q = &w.qs[32 * j..32 * j + 32];
+                    let (a_lo, a_hi) = a.qs[64 * j..64 * j + 64].split_at(32);
+                    let (mut lo, mut hi) = (0i32, 0i32);
+                    for l in 0..32 {
+                        lo += (q[l] & 0x0f) as i32 * a_lo[l] as i32;
+                        hi += (q[l] >> 4) as i32 * a_hi[l] as i32;
+                    }
+                    isum += sc[2 * j] as i32 * lo + sc[2 * j + 1] as i32 * hi;
+                }
                 a.d() * f16_le(w.d) * isum as f32 - a.d() * f16_le(w.dmin) * mins_dot(a, &m, 32) as f32
             })
             .sum()
@@ -183,8 +194,36 @@ impl VecDot for BlockQ5K {
 impl VecDot for BlockQ6K {
     type Act = BlockQ8K;
     fn vec_dot(w: &[Self], a: &[Self::Act]) -> f32 {
-        w.iter().zip(a).map(|(w, a)| f16_le(w.d) * a.d() * scaled_sub_dots(&w.values(), a, &w.scales, 16) as f32).sum()
+        w.iter().zip(a).map(|(w, a)| f16_le(w.d) * a.d() * q6k_scaled_dot(w, a) as f32).sum()
     }
+}
+
+/// Q6_K's integer dot: in each 128-value half, byte `l` of `ql`/`qh` carries values `l`, `l+32`,
+/// `l+64`, `l+96` (low nibbles of `ql[l]`, `ql[l+32]`, then high nibbles; `qh` two bits each);
+/// every 16 values share a scale.
+#[inline(always)]
+fn q6k_scaled_dot(w: &BlockQ6K, a: &BlockQ8K) -> i32 {
+    let mut isum = 0i32;
+    for h in 0..2 {
+        let (ql, qh, aq) = (&w.ql[64 * h..64 * h + 64], &w.qh[32 * h..32 * h + 32], &a.qs[128 * h..128 * h + 128]);
+        let sc = &w.scales[8 * h..8 * h + 8];
+        for half in 0..2 {
+            let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+            for l in 16 * half..16 * half + 16 {
+                let v0 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32;
+                let v1 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+                let v2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+                let v3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+                s0 += v0 * aq[l] as i32;
+                s1 += v1 * aq[l + 32] as i32;
+                s2 += v2 * aq[l + 64] as i32;
+                s3 += v3 * aq[l + 96] as i32;
+            }
+            isum +=
+                sc[half] as i32 * s0 + sc[2 + half] as i32 * s1 + sc[4 + half] as i32 * s2 + sc[6 + half] as i32 * s3;
+        }
+    }
+    isum
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 #   bash scripts/oracle/llamacpp/requantized.sh            # all three types
 #   bash scripts/oracle/llamacpp/requantized.sh q6_k       # only some (q8_0, q4_k, q6_k)
 #
-# Everything on one thread; about 3 minutes of llama.cpp and 1 minute of reference per type on
-# the 2-core VM. Installs the pinned npm packages first if they are missing (as regenerate.sh).
+# Everything on one thread; per type about 3 minutes of llama.cpp and half a minute of reference
+# on the 2-core VM (about 10 minutes for the three). Installs the pinned npm packages first if they are missing (as regenerate.sh).
 # See tests/fixtures/llamacpp/README.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
