@@ -112,3 +112,29 @@ fn chat_runs_two_turns_from_stdin_and_reuses_the_cache() {
     assert_eq!(evaluated[0].0, evaluated[0].1);
     assert!(evaluated[1].1 < evaluated[1].0 / 2, "second turn re-evaluated its whole prompt: {stderr}");
 }
+
+#[test]
+fn a_model_without_chat_template_needs_one_passed() {
+    let tiny = common::repo().join("tests/fixtures/spm/tiny-spm.gguf");
+    let tiny = tiny.to_str().unwrap();
+    let out = ruvllm(&["run", "--model", tiny, "--chat", "--prompt", "hi", "--max-tokens", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no tokenizer.chat_template") && stderr.contains("--chat-template"), "{stderr}");
+    let template = std::env::temp_dir().join(format!("ruvllm-template-{}.jinja", std::process::id()));
+    std::fs::write(&template, "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}").unwrap();
+    let out = ruvllm(&[
+        "run",
+        "--model",
+        tiny,
+        "--chat",
+        "--prompt",
+        "hello world",
+        "--max-tokens",
+        "2",
+        "--chat-template",
+        template.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&template).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -24,6 +24,9 @@ pub(super) struct ModelArgs {
     /// Threads (the scalar path is single-threaded for now; accepted for compatibility).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// A Jinja chat template file to use instead of the model's `tokenizer.chat_template`.
+    #[arg(long)]
+    chat_template: Option<PathBuf>,
 }
 
 /// Sampling options.
@@ -90,6 +93,22 @@ impl ModelArgs {
     }
 }
 
+/// The chat template: `--chat-template FILE`, else the model's own.
+fn template(m: &ModelArgs, l: &Loaded) -> Result<ChatTemplate, CliError> {
+    match &m.chat_template {
+        Some(path) => {
+            let source = std::fs::read_to_string(path).map_err(|e| crate::Error::Io {
+                op: "cannot read",
+                path: path.clone(),
+                source: e,
+            })?;
+            let text = |id: Option<u32>| id.and_then(|i| l.tokenizer.token_text(i)).unwrap_or("").to_string();
+            Ok(ChatTemplate::new(source, text(l.tokenizer.bos()), text(l.tokenizer.eos())))
+        }
+        None => Ok(ChatTemplate::from_gguf(l.model.file(), &l.tokenizer)?),
+    }
+}
+
 struct Loaded {
     model: Model,
     tokenizer: Tokenizer,
@@ -129,7 +148,7 @@ pub(super) fn run(
         Generator::new(&l.model, &l.tokenizer, SessionOptions::new(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
     let mut params = s.params();
     let text = if chat {
-        let template = ChatTemplate::from_gguf(l.model.file(), &l.tokenizer)?;
+        let template = template(m, &l)?;
         let mut messages = Vec::new();
         if let Some(sys) = system {
             messages.push(ChatMessage::new("system", sys));
@@ -169,7 +188,7 @@ fn stream(
 /// `ruvllm chat`: an interactive multi-turn chat; the KV cache is reused between turns.
 pub(super) fn chat(m: &ModelArgs, s: &SampleArgs, system: Option<&str>, out: &mut dyn Write) -> Result<(), CliError> {
     let l = load(m)?;
-    let template = ChatTemplate::from_gguf(l.model.file(), &l.tokenizer)?;
+    let template = template(m, &l)?;
     let mut gen =
         Generator::new(&l.model, &l.tokenizer, SessionOptions::new(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
     let params = s.params().with_parse_special(true).with_add_special(false);
