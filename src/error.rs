@@ -209,6 +209,9 @@ pub enum ModelError {
 
     #[error("token id {token} is outside the vocabulary of {n_vocab} tokens")]
     TokenOutOfRange { token: u32, n_vocab: usize },
+
+    #[error("out of memory allocating the {what} ({bytes} bytes); try a smaller context")]
+    OutOfMemory { what: &'static str, bytes: u128 },
 }
 
 /// A tokenizer that cannot be built from the model's metadata.

@@ -88,10 +88,11 @@ impl<'m> Session<'m> {
             .max()
             .unwrap_or(0);
         let cache = c.n_layer * opts.n_ctx * kv;
+        let (k_cache, v_cache) = (zeroed("KV cache (keys)", cache)?, zeroed("KV cache (values)", cache)?);
         Ok(Self {
             model,
-            k_cache: vec![0.0; cache],
-            v_cache: vec![0.0; cache],
+            k_cache,
+            v_cache,
             n_past: 0,
             rope: RopeTable::new(opts.n_ctx, c.n_rot, c.rope_base, c.rope_freq_scale, model.rope_freqs.as_deref()),
             s: Scratch {
@@ -236,6 +237,16 @@ impl<'m> Session<'m> {
     }
 }
 
+/// A zeroed buffer of `n` floats, or an out-of-memory error instead of an abort (in wasm a
+/// failed allocation would otherwise kill the worker).
+fn zeroed(what: &'static str, n: usize) -> Result<Vec<f32>, ModelError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| ModelError::OutOfMemory { what, bytes: n as u128 * std::mem::size_of::<f32>() as u128 })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
 /// Multiplies `t` rows of `input` by each linear (all with the same input width), quantizing the
 /// input once per activation type.
 fn project(bytes: &[u8], input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
@@ -248,4 +259,13 @@ fn project(bytes: &[u8], input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&L
         ops::matmul(w, bytes, xq, t, out)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_impossible_cache_is_an_error_not_an_abort() {
+        let err = super::zeroed("KV cache (keys)", usize::MAX / 2).unwrap_err();
+        assert!(err.to_string().starts_with("out of memory allocating the KV cache (keys)"), "{err}");
+    }
 }
