@@ -191,7 +191,9 @@ fn requantized(ty: ruvllm::GgmlType, name: &str) -> Model {
     Model::open(&path).unwrap()
 }
 
-/// Perplexity over the first `chunks` chunks equals llama.cpp's running figure there within 0.5 %.
+/// Perplexity over the first `chunks` chunks equals llama.cpp's running figure there within 0.5 %
+/// (over all of them for the requantized models: two chunks alone differ by up to 0.8 %, the
+/// noise of 510 scored tokens; the whole text agrees within 0.25 %).
 fn check_partial_perplexity(model: &Model, dir: &str, chunks: usize) {
     let fx: Value =
         serde_json::from_str(&std::fs::read_to_string(common::repo().join(format!("{dir}/perplexity.json"))).unwrap())
@@ -210,7 +212,9 @@ fn check_requantized(ty: ruvllm::GgmlType, name: &str) {
     let dir = format!("tests/fixtures/llamacpp/{name}");
     let rep = teacher_forced_report(&model, &dir, &format!("tests/fixtures/reference/{name}/greedy.reference.jsonl"));
     check_report(name, &rep);
-    check_partial_perplexity(&model, &dir, 2);
+    let chunks =
+        common::read_json(&common::repo().join(format!("{dir}/perplexity.json")))["chunks"].as_array().unwrap().len();
+    check_partial_perplexity(&model, &dir, chunks);
 }
 
 #[test]
