@@ -87,16 +87,27 @@ fn dequantize_typed<B: Block>(src: &[u8], out: &mut [f32]) -> Result<(), QuantEr
 }
 
 fn quantize_typed<B: QuantizeBlock>(src: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
+    quantize_blocks("quantize", src, out, B::quantize)
+}
+
+/// Quantizes `src` block by block with `f` into `out`, after checking that `src` is whole blocks
+/// and `out` exactly their size. Shared by activation and weight quantization.
+pub(crate) fn quantize_blocks<B: Block>(
+    op: &'static str,
+    src: &[f32],
+    out: &mut [u8],
+    f: impl Fn(&[f32]) -> B,
+) -> Result<(), QuantError> {
     if src.len() % B::ELEMS != 0 {
-        return Err(QuantError::NotBlockMultiple { op: "quantize", ty: B::TYPE, len: src.len(), block: B::ELEMS });
+        return Err(QuantError::NotBlockMultiple { op, ty: B::TYPE, len: src.len(), block: B::ELEMS });
     }
     let expected = src.len() / B::ELEMS * std::mem::size_of::<B>();
     if out.len() != expected {
-        return Err(QuantError::ByteLength { op: "quantize", ty: B::TYPE, what: "output", got: out.len(), expected });
+        return Err(QuantError::ByteLength { op, ty: B::TYPE, what: "output", got: out.len(), expected });
     }
-    let blocks = as_blocks_mut::<B>(out, "quantize")?;
+    let blocks = as_blocks_mut::<B>(out, op)?;
     for (dst, x) in blocks.iter_mut().zip(src.chunks_exact(B::ELEMS)) {
-        *dst = B::quantize(x);
+        *dst = f(x);
     }
     Ok(())
 }

@@ -19,8 +19,8 @@
 use bytemuck::Zeroable;
 
 use super::{
-    as_blocks_mut, f16_bytes, f16_le, round_away, Block, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1,
-    BlockQ6K, BlockQ8_0, GgmlType, QK, QK_K,
+    f16_bytes, f16_le, round_away, Block, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8_0,
+    GgmlType, QK, QK_K,
 };
 use crate::error::QuantError;
 
@@ -49,19 +49,7 @@ pub fn quantize_weights(ty: GgmlType, src: &[f32], out: &mut [u8]) -> Result<(),
 }
 
 fn quantize_weights_typed<B: QuantizeWeights>(src: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
-    const OP: &str = "quantize_weights";
-    if src.len() % B::ELEMS != 0 {
-        return Err(QuantError::NotBlockMultiple { op: OP, ty: B::TYPE, len: src.len(), block: B::ELEMS });
-    }
-    let expected = src.len() / B::ELEMS * std::mem::size_of::<B>();
-    if out.len() != expected {
-        return Err(QuantError::ByteLength { op: OP, ty: B::TYPE, what: "output", got: out.len(), expected });
-    }
-    let blocks = as_blocks_mut::<B>(out, OP)?;
-    for (dst, x) in blocks.iter_mut().zip(src.chunks_exact(B::ELEMS)) {
-        *dst = B::quantize_weights(x);
-    }
-    Ok(())
+    super::quantize_blocks("quantize_weights", src, out, B::quantize_weights)
 }
 
 // ---------------------------------------------------------------------------------------------
