@@ -10,6 +10,7 @@
 //!   here; SIMD flavours are tested against it);
 //! - `cli` (native, feature `cli`): the `ruvllm` command.
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations)]
 
 pub mod chat;

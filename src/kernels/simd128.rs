@@ -1,0 +1,9 @@
+//! simd128 dot products: not written yet; the dispatcher falls back to the scalar reference for
+//! every type this returns `None` for.
+
+use super::RowsDot;
+use crate::quant::GgmlType;
+
+pub(super) fn rows_dot(_ty: GgmlType) -> Option<RowsDot> {
+    None
+}
