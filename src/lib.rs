@@ -23,6 +23,8 @@ pub mod mem;
 pub mod model;
 pub mod ops;
 pub mod perplexity;
+#[allow(unsafe_code)]
+pub mod pool;
 pub mod quant;
 pub mod requantize;
 pub mod sampler;

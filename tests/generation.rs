@@ -1,51 +1,15 @@
 //! Generation as a user runs it: `ruvllm run --temperature 0` prints llama.cpp's greedy text for
-//! prompts whose continuation has no near-tie, the decode step allocates nothing once warm, and a
-//! chat's second turn reuses the cache.
+//! prompts whose continuation has no near-tie, and a chat's second turn reuses the cache. (That
+//! decoding allocates nothing is `tests/decode_alloc.rs`, alone in its process.)
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use ruvllm::generate::{CancelToken, FinishReason, GenerateParams, Generator};
-use ruvllm::sampler::{Sampler, SamplingParams};
-use ruvllm::tokenizer::StreamDecoder;
+use ruvllm::sampler::SamplingParams;
 use ruvllm::{GgufFile, Model, Session, SessionOptions, Tokenizer};
 use serde_json::Value;
-
-struct Counting;
-thread_local! {
-    // Only the thread under test counts: other tests run in parallel in this process.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts allocations.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: same layout contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        // SAFETY: `ptr` came from this allocator with `layout`; forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 fn stable_prompts() -> Vec<Value> {
     let text = std::fs::read_to_string(common::repo().join("tests/fixtures/llamacpp/greedy.jsonl")).unwrap();
@@ -77,34 +41,6 @@ fn run_at_temperature_zero_prints_llama_cpp_greedy_text() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("t/s") && stderr.contains("32 generated"), "{stderr}");
     }
-}
-
-#[test]
-fn decoding_a_token_allocates_nothing_after_warm_up() {
-    let model = Model::open(common::default_model()).unwrap();
-    let file = GgufFile::open(common::default_model()).unwrap();
-    let tok = Tokenizer::from_gguf(&file, false).unwrap();
-    let mut session = Session::new(&model, SessionOptions::new(256, 32).unwrap()).unwrap();
-    let mut sampler =
-        Sampler::new(SamplingParams::new(7).with_temperature(0.9).with_repeat_penalty(1.1), tok.n_vocab()).unwrap();
-    let mut decoder = StreamDecoder::new();
-    session.eval(&tok.encode("Once upon a time", false, false), None).unwrap();
-    let step = |session: &mut Session, sampler: &mut Sampler, decoder: &mut StreamDecoder| {
-        let t = sampler.sample(session.logits());
-        sampler.accept(t);
-        let _ = decoder.push(&tok, t, false).len();
-        session.eval(&[t], None).unwrap();
-    };
-    for _ in 0..4 {
-        step(&mut session, &mut sampler, &mut decoder);
-    }
-    ALLOCS.store(0, Relaxed);
-    COUNTING.with(|c| c.set(true));
-    for _ in 0..16 {
-        step(&mut session, &mut sampler, &mut decoder);
-    }
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(ALLOCS.load(Relaxed), 0, "allocations in 16 decode steps");
 }
 
 #[test]

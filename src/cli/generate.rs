@@ -21,9 +21,9 @@ pub(super) struct ModelArgs {
     /// Context length (tokens; default 2048, 512 for perplexity as in llama-perplexity).
     #[arg(long)]
     ctx: Option<usize>,
-    /// Threads (the scalar path is single-threaded for now; accepted for compatibility).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// Threads (default: the CPUs available, at most 8).
+    #[arg(long)]
+    threads: Option<usize>,
     /// A Jinja chat template file to use instead of the model's `tokenizer.chat_template`.
     #[arg(long)]
     chat_template: Option<PathBuf>,
@@ -91,6 +91,15 @@ impl ModelArgs {
     pub(super) fn ctx_or(&self, default: usize) -> usize {
         self.ctx.unwrap_or(default)
     }
+
+    /// Session options with this command's thread count.
+    pub(super) fn session_options(&self, n_ctx: usize, n_batch: usize) -> Result<SessionOptions, crate::ModelError> {
+        let opts = SessionOptions::new(n_ctx, n_batch)?;
+        match self.threads {
+            Some(n) => opts.with_threads(n),
+            None => Ok(opts),
+        }
+    }
 }
 
 /// The chat template: `--chat-template FILE`, else the model's own.
@@ -144,8 +153,7 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let l = load(m)?;
-    let mut gen =
-        Generator::new(&l.model, &l.tokenizer, SessionOptions::new(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
+    let mut gen = Generator::new(&l.model, &l.tokenizer, m.session_options(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
     let mut params = s.params();
     let text = if chat {
         let template = template(m, &l)?;
@@ -189,8 +197,7 @@ fn stream(
 pub(super) fn chat(m: &ModelArgs, s: &SampleArgs, system: Option<&str>, out: &mut dyn Write) -> Result<(), CliError> {
     let l = load(m)?;
     let template = template(m, &l)?;
-    let mut gen =
-        Generator::new(&l.model, &l.tokenizer, SessionOptions::new(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
+    let mut gen = Generator::new(&l.model, &l.tokenizer, m.session_options(m.ctx_or(2048), 256.min(m.ctx_or(2048)))?)?;
     let params = s.params().with_parse_special(true).with_add_special(false);
     let mut messages = Vec::new();
     if let Some(sys) = system {
@@ -233,7 +240,7 @@ pub(super) fn bench(
 ) -> Result<(), CliError> {
     let l = load(m)?;
     let n_ctx = prompt_tokens + gen_tokens + 1;
-    let mut session = Session::new(&l.model, SessionOptions::new(n_ctx, prompt_tokens.clamp(1, 512))?)?;
+    let mut session = Session::new(&l.model, m.session_options(n_ctx, prompt_tokens.clamp(1, 512))?)?;
     // A fixed, ordinary token stream (the vocabulary's ids 1000..) so runs are comparable.
     let prompt: Vec<u32> = (0..prompt_tokens as u32).map(|i| 1000 + (i * 7919) % 20000).collect();
     let t = Instant::now();
@@ -250,9 +257,10 @@ pub(super) fn bench(
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     writeln!(
         out,
-        "| {} | cpu | scalar | {} | {:.1} ({} tokens) | {:.1} ({} tokens) | {:.0} MB |",
+        "| {} | cpu | {} | {} | {:.1} ({} tokens) | {:.1} ({} tokens) | {:.0} MB |",
         m.model.as_deref().map(Path::new).and_then(Path::file_name).map_or("default".into(), |f| f.to_string_lossy()),
-        m.threads,
+        session.options().kernels.flavour(),
+        session.options().threads,
         prompt_tokens as f64 / prefill_s,
         prompt_tokens,
         gen_tokens as f64 / decode_s,

@@ -104,12 +104,13 @@ trait Legacy: VecDot {
     /// # Safety
     /// Only called from AVX2 code (the CPU supports AVX2).
     unsafe fn values(&self) -> __m256i;
-    fn d(&self) -> f32;
-    /// The block minimum (Q4_1, Q5_1), multiplied by the activation block's sum.
-    fn min(&self) -> Option<f32>;
+    /// The f16 bits of the scale `d` (low half) and of the minimum `m` (high half; 0 when the
+    /// type has none).
+    fn scale_bits(&self) -> u32;
     fn act_qs(a: &Self::Act) -> &[i8; 32];
-    fn act_d(a: &Self::Act) -> f32;
-    fn act_s(a: &Self::Act) -> f32;
+    /// The f16 bits of the activation scale `d` (low half) and of `s = d * sum(q)` (high half;
+    /// 0 for Q8_0).
+    fn act_bits(a: &Self::Act) -> u32;
 }
 
 impl Legacy for BlockQ4_0 {
@@ -119,20 +120,14 @@ impl Legacy for BlockQ4_0 {
         // SAFETY: AVX2 is present (caller's contract).
         unsafe { _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8)) }
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
     fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
         &a.qs
     }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
+    fn act_bits(a: &BlockQ8_0) -> u32 {
+        u16::from_le_bytes(a.d) as u32
     }
 }
 
@@ -143,20 +138,14 @@ impl Legacy for BlockQ4_1 {
         // SAFETY: AVX2 is present (caller's contract).
         unsafe { nibbles(&self.qs) }
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        Some(f16_le(self.m))
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
     }
     fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
         &a.qs
     }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
+    fn act_bits(a: &BlockQ8_1) -> u32 {
+        u32::from_le_bytes([a.d[0], a.d[1], a.s[0], a.s[1]])
     }
 }
 
@@ -170,20 +159,14 @@ impl Legacy for BlockQ5_0 {
             _mm256_sub_epi8(v, _mm256_set1_epi8(16))
         }
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
     fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
         &a.qs
     }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
+    fn act_bits(a: &BlockQ8_0) -> u32 {
+        u16::from_le_bytes(a.d) as u32
     }
 }
 
@@ -194,20 +177,14 @@ impl Legacy for BlockQ5_1 {
         // SAFETY: AVX2 is present (caller's contract).
         unsafe { _mm256_or_si256(nibbles(&self.qs), fifth_bits(u32::from_le_bytes(self.qh))) }
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        Some(f16_le(self.m))
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
     }
     fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
         &a.qs
     }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
+    fn act_bits(a: &BlockQ8_1) -> u32 {
+        u32::from_le_bytes([a.d[0], a.d[1], a.s[0], a.s[1]])
     }
 }
 
@@ -218,47 +195,74 @@ impl Legacy for BlockQ8_0 {
         // SAFETY: AVX2 is present (caller's contract).
         unsafe { load32(&self.qs) }
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
     fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
         &a.qs
     }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
+    fn act_bits(a: &BlockQ8_0) -> u32 {
+        u16::from_le_bytes(a.d) as u32
     }
 }
 
-/// One weight row of a legacy type against `R` activation rows: each block is unpacked once.
+/// Eight pairs of f16s (low and high halves of eight u32s) as two vectors of f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16_pairs(bits: &[u32; 8]) -> (__m256, __m256) {
+    // SAFETY: `bits` is 32 readable bytes; unaligned load.
+    let v = unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) };
+    let lo = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+    let hi = _mm256_srli_epi32::<16>(v);
+    let pack = |x: __m256i| _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
+    (_mm256_cvtph_ps(pack(lo)), _mm256_cvtph_ps(pack(hi)))
+}
+
+/// One weight row of a legacy type against `R` activation rows.
+///
+/// Works through groups of eight blocks: the f16 scales of a group are converted together
+/// (F16C), the block minimums times activation sums accumulate as one vector, and each weight
+/// block is unpacked once for all `R` rows.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn legacy<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R]) -> [f32; R] {
+    // Bounded by the shortest row: never reads past any slice.
+    let n = a.iter().fold(w.len(), |n, row| n.min(row.len()));
     let mut acc = [_mm256_setzero_ps(); R];
-    let mut mins = [0f32; R];
-    for (i, wb) in w.iter().enumerate() {
-        // SAFETY: this function runs with AVX2 enabled.
-        let q = unsafe { wb.values() };
-        let dw = wb.d();
-        let m = wb.min();
+    let mut mins = [_mm256_setzero_ps(); R];
+    let mut start = 0;
+    while start < n {
+        let cnt = (n - start).min(8);
+        let wg = &w[start..start + cnt];
+        let mut wbits = [0u32; 8];
+        for (b, wb) in wbits.iter_mut().zip(wg) {
+            *b = wb.scale_bits();
+        }
+        let (dw, mw) = f16_pairs(&wbits);
+        let mut scales = [[0f32; 8]; R];
         for r in 0..R {
-            // Bounded by the shortest row: never reads past any slice.
-            let Some(ab) = a[r].get(i) else { continue };
-            let av = load32(W::act_qs(ab));
-            let p = if W::SIGNED { dot_i8_i8(q, av) } else { dot_u8_i8(q, av) };
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * W::act_d(ab)), acc[r]);
-            if let Some(m) = m {
-                mins[r] += m * W::act_s(ab);
+            let mut abits = [0u32; 8];
+            for (b, ab) in abits.iter_mut().zip(&a[r][start..start + cnt]) {
+                *b = W::act_bits(ab);
+            }
+            let (da, sa) = f16_pairs(&abits);
+            // SAFETY: `scales[r]` is 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_ps(scales[r].as_mut_ptr(), _mm256_mul_ps(dw, da)) };
+            mins[r] = _mm256_fmadd_ps(mw, sa, mins[r]);
+        }
+        for (k, wb) in wg.iter().enumerate() {
+            // SAFETY: this function runs with AVX2 enabled.
+            let q = unsafe { wb.values() };
+            for r in 0..R {
+                let av = load32(W::act_qs(&a[r][start + k]));
+                let p = if W::SIGNED { dot_i8_i8(q, av) } else { dot_u8_i8(q, av) };
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scales[r][k]), acc[r]);
             }
         }
+        start += cnt;
     }
     let mut out = [0f32; R];
     for r in 0..R {
-        out[r] = hsum(acc[r]) + mins[r];
+        out[r] = hsum(_mm256_add_ps(acc[r], mins[r]));
     }
     out
 }

@@ -2,7 +2,9 @@
 
 use super::{Layer, Model};
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::ops::{self, Linear, RopeTable};
+use crate::pool::{ThreadPool, MAX_THREADS};
 
 /// Receives `(index, logits)` for every evaluated token when all logits are wanted.
 pub type LogitsSink<'a> = &'a mut dyn FnMut(usize, &[f32]);
@@ -15,6 +17,10 @@ pub struct SessionOptions {
     pub n_ctx: usize,
     /// Most tokens evaluated in one batched pass (prefill works through the prompt in batches).
     pub n_batch: usize,
+    /// Threads that run the forward pass (the calling thread included).
+    pub threads: usize,
+    /// The kernel flavour (default: the best this CPU supports).
+    pub kernels: Kernels,
 }
 
 /// Largest context a session may ask for.
@@ -33,13 +39,38 @@ impl SessionOptions {
         if n_batch == 0 || n_batch > n_ctx {
             return Err(bad("n_batch", n_batch, "must be between 1 and n_ctx"));
         }
-        Ok(Self { n_ctx, n_batch })
+        Ok(Self { n_ctx, n_batch, threads: default_threads(), kernels: Kernels::best() })
     }
+
+    /// The same options with `threads` threads (1 to [`MAX_THREADS`]).
+    pub fn with_threads(mut self, threads: usize) -> Result<Self, ModelError> {
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(ModelError::InvalidOption {
+                field: "threads",
+                value: threads.to_string(),
+                reason: format!("must be between 1 and {MAX_THREADS}"),
+            });
+        }
+        self.threads = threads;
+        Ok(self)
+    }
+
+    /// The same options with another kernel flavour (see [`Kernels::available`]).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+}
+
+/// The default thread count: the CPUs available to this process, at most 8 (beyond that a
+/// model this size is bound by memory bandwidth, and more threads only contend).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { n_ctx: 2048, n_batch: 256 }
+        Self { n_ctx: 2048, n_batch: 256, threads: default_threads(), kernels: Kernels::best() }
     }
 }
 
@@ -55,8 +86,11 @@ struct Scratch {
     proj: Vec<f32>,
     gate: Vec<f32>,
     up: Vec<f32>,
+    /// One row of attention scores per thread.
     scores: Vec<f32>,
     xq: Vec<u8>,
+    /// A batched matmul's `[row][token]` results before they are transposed.
+    tmp: Vec<f32>,
 }
 
 /// The state of one sequence being evaluated: KV cache, position, scratch, last logits.
@@ -70,13 +104,16 @@ pub struct Session<'m> {
     rope: RopeTable,
     s: Scratch,
     logits: Vec<f32>,
+    pool: ThreadPool,
 }
 
 impl<'m> Session<'m> {
     /// Allocates the KV cache and every buffer the forward pass needs, once.
     pub fn new(model: &'m Model, opts: SessionOptions) -> Result<Self> {
         let c = model.config();
-        let opts = SessionOptions::new(opts.n_ctx, opts.n_batch.min(opts.n_ctx))?;
+        let opts = SessionOptions { n_batch: opts.n_batch.min(opts.n_ctx), ..opts };
+        let opts =
+            SessionOptions::new(opts.n_ctx, opts.n_batch)?.with_threads(opts.threads)?.with_kernels(opts.kernels);
         let (b, e, kv, ff) = (opts.n_batch, c.n_embd, c.kv_dim(), c.n_ff);
         let q_dim = c.n_head * c.head_dim;
         let max_act = model
@@ -85,6 +122,13 @@ impl<'m> Session<'m> {
             .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
             .chain([&model.output])
             .map(Linear::act_row_bytes)
+            .max()
+            .unwrap_or(0);
+        let max_rows = model
+            .layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .map(|l| l.rows)
             .max()
             .unwrap_or(0);
         let cache = c.n_layer * opts.n_ctx * kv;
@@ -105,10 +149,12 @@ impl<'m> Session<'m> {
                 proj: vec![0.0; b * e],
                 gate: vec![0.0; b * ff],
                 up: vec![0.0; b * ff],
-                scores: vec![0.0; opts.n_ctx],
+                scores: vec![0.0; opts.threads * opts.n_ctx],
                 xq: vec![0; b * max_act],
+                tmp: vec![0.0; if b > 1 { b * max_rows } else { 0 }],
             },
             logits: vec![0.0; c.n_vocab],
+            pool: ThreadPool::new(opts.threads)?,
             opts,
         })
     }
@@ -175,7 +221,7 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         ops::rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
         ops::quantize_rows(&m.output, &s.xn[..e], 1, &mut s.xq)?;
-        ops::matmul(&m.output, m.bytes(), &s.xq, 1, &mut self.logits)?;
+        ops::matmul(&self.opts.kernels, &mut self.pool, &m.output, m.bytes(), &s.xq, 1, &mut self.logits, &mut [])?;
         Ok(())
     }
 
@@ -190,6 +236,8 @@ impl<'m> Session<'m> {
         let q_dim = c.n_head * hd;
         let group = c.n_head / c.n_head_kv;
         let s = &mut self.s;
+        let pool = &mut self.pool;
+        let mut mm = Matmul { k: &self.opts.kernels, pool, bytes, tmp: &mut s.tmp };
 
         for (i, &tok) in tokens.iter().enumerate() {
             ops::embed_row(&m.tok_embd, bytes, tok as usize, &mut s.x[i * e..(i + 1) * e])?;
@@ -201,7 +249,7 @@ impl<'m> Session<'m> {
             for i in 0..t {
                 ops::rms_norm(&s.x[i * e..(i + 1) * e], attn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            project(bytes, &s.xn, t, &mut s.xq, &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])])?;
+            mm.project(&s.xn, t, &mut s.xq, &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])])?;
             let k_cache = &mut self.k_cache[l * layer_cache..(l + 1) * layer_cache];
             let v_cache = &mut self.v_cache[l * layer_cache..(l + 1) * layer_cache];
             for i in 0..t {
@@ -211,25 +259,26 @@ impl<'m> Session<'m> {
                 k_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.k[i * kv..(i + 1) * kv]);
                 v_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.v[i * kv..(i + 1) * kv]);
             }
-            for i in 0..t {
-                let n_past = self.n_past + i + 1; // causal: a token sees itself and what precedes it
-                for h in 0..c.n_head {
-                    let q = &s.q[i * q_dim + h * hd..][..hd];
-                    let out = &mut s.attn[i * q_dim + h * hd..][..hd];
-                    ops::attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, &mut s.scores, out);
-                }
-            }
-            project(bytes, &s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
+            // One task per (token, head); each thread has its own row of scores.
+            let (k_cache, v_cache, q, n_past0) = (&*k_cache, &*v_cache, &s.q, self.n_past);
+            let n_ctx = self.opts.n_ctx;
+            mm.pool.for_chunks(&mut s.attn[..t * q_dim], hd, &mut s.scores, n_ctx, |task, out, scores| {
+                let (i, h) = (task / c.n_head, task % c.n_head);
+                let n_past = n_past0 + i + 1; // causal: a token sees itself and what precedes it
+                let q = &q[i * q_dim + h * hd..][..hd];
+                ops::attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, scores, out);
+            });
+            mm.project(&s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
             ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
 
             // Feed-forward block.
             for i in 0..t {
                 ops::rms_norm(&s.x[i * e..(i + 1) * e], ffn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            project(bytes, &s.xn, t, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
+            mm.project(&s.xn, t, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
             let ff = c.n_ff;
             ops::silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
-            project(bytes, &s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
+            mm.project(&s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
             ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
         }
         self.n_past += t;
@@ -247,18 +296,28 @@ fn zeroed(what: &'static str, n: usize) -> Result<Vec<f32>, ModelError> {
     Ok(v)
 }
 
-/// Multiplies `t` rows of `input` by each linear (all with the same input width), quantizing the
-/// input once per activation type.
-fn project(bytes: &[u8], input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
-    let mut quantized_as = None;
-    for (w, out) in outs.iter_mut() {
-        if quantized_as != Some(w.act_type()) {
-            ops::quantize_rows(w, input, t, xq)?;
-            quantized_as = Some(w.act_type());
+/// What every matmul of a forward pass shares: kernels, threads, the model bytes, scratch.
+struct Matmul<'a> {
+    k: &'a Kernels,
+    pool: &'a mut ThreadPool,
+    bytes: &'a [u8],
+    tmp: &'a mut [f32],
+}
+
+impl Matmul<'_> {
+    /// Multiplies `t` rows of `input` by each linear (all with the same input width),
+    /// quantizing the input once per activation type.
+    fn project(&mut self, input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
+        let mut quantized_as = None;
+        for (w, out) in outs.iter_mut() {
+            if quantized_as != Some(w.act_type()) {
+                ops::quantize_rows(w, input, t, xq)?;
+                quantized_as = Some(w.act_type());
+            }
+            ops::matmul(self.k, self.pool, w, self.bytes, xq, t, out, self.tmp)?;
         }
-        ops::matmul(w, bytes, xq, t, out)?;
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! at least as accurate as ggml's CPU backend.
 
 use crate::error::QuantError;
-use crate::kernels;
+use crate::kernels::{self, Kernels};
+use crate::pool::ThreadPool;
 use crate::quant::GgmlType;
 
 /// A quantized weight matrix: `rows` output features, each a row of `cols` input weights stored
@@ -48,15 +49,81 @@ pub fn quantize_rows(w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<
     Ok(())
 }
 
+/// Weight rows a thread works through before moving to the next group of activation rows: a
+/// tile of weights small enough to stay in L1 while every activation group passes over it.
+const ROW_TILE: usize = 16;
+
+/// Below this many weight bytes times activation rows a matmul runs on one thread: waking the
+/// others would cost more than it saves.
+const MIN_PARALLEL_BYTES: usize = 32 * 1024;
+
 /// `out[i][r] = sum_c W[r][c] * x[i][c]` for `t` activation rows already quantized by
-/// [`quantize_rows`]. Each weight row is loaded once and dotted with every activation row, so a
-/// prompt's prefill reads the weights once, not once per token.
-pub fn matmul(w: &Linear, file: &[u8], xq: &[u8], t: usize, out: &mut [f32]) -> Result<(), QuantError> {
+/// [`quantize_rows`], on the pool's threads (weight rows split evenly between them).
+///
+/// Each weight row is loaded once per group of [`kernels::MAX_ROWS`] activation rows, and a
+/// tile of [`ROW_TILE`] weight rows is reused by every group, so a prompt's prefill reads the
+/// weights once, not once per token. For `t > 1` the results are gathered in `tmp` (at least
+/// `t * rows` values) as `[row][token]` and transposed into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    k: &Kernels,
+    pool: &mut ThreadPool,
+    w: &Linear,
+    file: &[u8],
+    xq: &[u8],
+    t: usize,
+    out: &mut [f32],
+    tmp: &mut [f32],
+) -> Result<(), QuantError> {
+    let dot = k.rows_dot(w.ty).ok_or(QuantError::Unsupported { op: "vec_dot", ty: w.ty })?;
     let rb = w.act_row_bytes();
+    kernels::check_rows(w.ty, w.row_bytes, rb, 1)?;
+    let short = |what: &'static str, got: usize, expected: usize| QuantError::ByteLength {
+        op: "matmul",
+        ty: w.act_type(),
+        what,
+        got,
+        expected,
+    };
+    if xq.len() < t * rb {
+        return Err(short("activations", xq.len(), t * rb));
+    }
+    if out.len() < t * w.rows || (t > 1 && tmp.len() < t * w.rows) {
+        return Err(short("output", out.len().min(tmp.len()), t * w.rows));
+    }
     let weights = w.weights(file);
-    for (r, wrow) in weights.chunks_exact(w.row_bytes).enumerate() {
-        for i in 0..t {
-            out[i * w.rows + r] = kernels::vec_dot(w.ty, wrow, &xq[i * rb..(i + 1) * rb])?;
+    let wrb = w.row_bytes;
+    let threads = pool.threads();
+    let chunk_rows = if threads == 1 || weights.len() * t < MIN_PARALLEL_BYTES {
+        w.rows
+    } else {
+        w.rows.div_ceil(threads * 4).max(8)
+    };
+    if t == 1 {
+        pool.for_chunks(&mut out[..w.rows], chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
+            let rows = weights[ci * chunk_rows * wrb..].chunks_exact(wrb);
+            for (o, wrow) in o.iter_mut().zip(rows) {
+                dot(wrow, &xq[..rb], std::slice::from_mut(o));
+            }
+        });
+        return Ok(());
+    }
+    let xq = &xq[..t * rb];
+    pool.for_chunks(&mut tmp[..t * w.rows], chunk_rows * t, &mut [0u8; 0], 0, |ci, o, _| {
+        let first = ci * chunk_rows;
+        for (ti, tile) in o.chunks_mut(ROW_TILE * t).enumerate() {
+            let tile_rows = weights[(first + ti * ROW_TILE) * wrb..].chunks_exact(wrb);
+            for (g, acts) in xq.chunks(kernels::MAX_ROWS * rb).enumerate() {
+                let n = acts.len() / rb;
+                for (orow, wrow) in tile.chunks_mut(t).zip(tile_rows.clone()) {
+                    dot(wrow, acts, &mut orow[g * kernels::MAX_ROWS..g * kernels::MAX_ROWS + n]);
+                }
+            }
+        }
+    });
+    for (r, col) in tmp[..t * w.rows].chunks_exact(t).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * w.rows + r] = v;
         }
     }
     Ok(())

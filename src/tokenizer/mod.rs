@@ -63,6 +63,8 @@ pub struct Tokenizer {
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
+    /// Longest token text in bytes: no token's bytes are longer.
+    max_token_len: usize,
 }
 
 /// Token texts that end a generation whatever the model's eos id says (as llama.cpp's list).
@@ -166,9 +168,16 @@ impl Tokenizer {
             add_bos: opt(file.get_bool("tokenizer.ggml.add_bos_token"))?.unwrap_or(is_spm),
             add_eos: opt(file.get_bool("tokenizer.ggml.add_eos_token"))?.unwrap_or(false),
             add_space_prefix: opt(file.get_bool("tokenizer.ggml.add_space_prefix"))?.unwrap_or(is_spm),
+            max_token_len: tokens.iter().map(String::len).max().unwrap_or(0),
             tokens,
             lookup,
         })
+    }
+
+    /// An upper bound on the bytes [`Tokenizer::token_bytes`] appends for one token (decoding
+    /// never expands a token's text: byte-level characters become one byte, `▁` one space).
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_len
     }
 
     pub fn n_vocab(&self) -> usize {

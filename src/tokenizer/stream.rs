@@ -17,7 +17,18 @@ impl StreamDecoder {
 
     /// Adds one token; returns the text it completes (possibly empty). Invalid UTF-8 becomes
     /// U+FFFD exactly as `String::from_utf8_lossy` of the whole byte stream would.
+    ///
+    /// The first call sizes the buffers for the longest token: later calls never allocate.
     pub fn push(&mut self, tokenizer: &Tokenizer, id: u32, special: bool) -> &str {
+        // At most 3 bytes of an incomplete character wait in `pending`; each pending byte
+        // becomes at most 3 bytes of text (U+FFFD).
+        let most = tokenizer.max_token_bytes() + 4;
+        if self.pending.capacity() < most {
+            self.pending.reserve(most - self.pending.len());
+        }
+        if self.text.capacity() < 3 * most {
+            self.text.reserve(3 * most);
+        }
         tokenizer.token_bytes(id, special, &mut self.pending);
         self.text.clear();
         let mut consumed = 0;
