@@ -491,3 +491,53 @@ fn f16_avx2(w: &[BlockF16], a: &[BlockF16]) -> f32 {
     }
     sum
 }
+
+/// The portable row operations of [`super::vector`], compiled with AVX2 and FMA enabled.
+pub(super) mod vec {
+    use crate::error::QuantError;
+    use crate::quant::GgmlType;
+
+    macro_rules! with_avx2 {
+        ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {
+            mod tf {
+                use super::*;
+                $(
+                    #[allow(clippy::too_many_arguments)]
+                    #[target_feature(enable = "avx2,fma,f16c")]
+                    pub(super) fn $name($($arg: $ty),*) $(-> $ret)? {
+                        super::super::super::vector::$name($($arg),*)
+                    }
+                )*
+            }
+            $(
+                #[allow(clippy::too_many_arguments)]
+                pub(in crate::kernels) fn $name($($arg: $ty),*) $(-> $ret)? {
+                    // SAFETY: AVX2/FMA/F16C are present, the module invariant (see the header).
+                    unsafe { tf::$name($($arg),*) }
+                }
+            )*
+        };
+    }
+
+    with_avx2! {
+        fn silu_mul(gate: &mut [f32], up: &[f32]);
+        fn gelu_tanh(x: &mut [f32]);
+        fn gelu_erf(x: &mut [f32]);
+        fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]);
+        fn softmax(x: &mut [f32]);
+        fn add_assign(acc: &mut [f32], x: &[f32]);
+        fn mul_assign(acc: &mut [f32], x: &[f32]);
+        fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool);
+        fn attend(
+            q: &[f32],
+            k_cache: &[f32],
+            v_cache: &[f32],
+            kv_stride: usize,
+            kv_offset: usize,
+            n_past: usize,
+            scores: &mut [f32],
+            out: &mut [f32]
+        );
+        fn quantize_activations(weight_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError>;
+    }
+}

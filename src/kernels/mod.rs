@@ -23,6 +23,8 @@ mod neon;
 #[allow(unsafe_code)]
 mod simd128;
 
+mod vector;
+
 #[cfg(test)]
 mod tests;
 
@@ -177,6 +179,65 @@ impl Kernels {
         kernel(w, a, out);
         Ok(())
     }
+}
+
+/// Row operations: the scalar flavour runs the references in [`crate::ops`]; AVX2 and AVX-512
+/// run [`vector`]'s bodies compiled with AVX2; NEON and simd128 run them as compiled for the
+/// target, where those instruction sets are the baseline the compiler vectorises for.
+macro_rules! row_ops {
+    ($(
+        $(#[$doc:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? => $reference:expr;
+    )*) => {
+        impl Kernels {
+            $(
+                $(#[$doc])*
+                #[allow(clippy::too_many_arguments)]
+                pub fn $name(&self, $($arg: $ty),*) $(-> $ret)? {
+                    match self.flavour {
+                        Flavour::Scalar => $reference($($arg),*),
+                        #[cfg(target_arch = "x86_64")]
+                        Flavour::Avx2 | Flavour::Avx512Vnni => avx2::vec::$name($($arg),*),
+                        _ => vector::$name($($arg),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+row_ops! {
+    /// `gate = silu(gate) * up` (SwiGLU).
+    fn silu_mul(gate: &mut [f32], up: &[f32]) => crate::ops::silu_mul;
+    /// GELU, tanh approximation.
+    fn gelu_tanh(x: &mut [f32]) => crate::ops::gelu_tanh;
+    /// GELU with the error function.
+    fn gelu_erf(x: &mut [f32]) => crate::ops::gelu_erf;
+    /// RMSNorm with an f64 mean of squares.
+    fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) => crate::ops::rms_norm;
+    /// In-place softmax with an f64 sum.
+    fn softmax(x: &mut [f32]) => crate::ops::softmax;
+    /// `acc += x`.
+    fn add_assign(acc: &mut [f32], x: &[f32]) => crate::ops::add_assign;
+    /// `acc *= x`.
+    fn mul_assign(acc: &mut [f32], x: &[f32]) => crate::ops::mul_assign;
+    /// Rotates the pairs of one head (RoPE; NeoX pairs halves, normal pairs neighbours).
+    fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) => crate::ops::rope_head;
+    /// One query head's attention over a KV cache (see [`crate::ops::attend`]).
+    fn attend(
+        q: &[f32],
+        k_cache: &[f32],
+        v_cache: &[f32],
+        kv_stride: usize,
+        kv_offset: usize,
+        n_past: usize,
+        scores: &mut [f32],
+        out: &mut [f32]
+    ) => crate::ops::attend;
+    /// Quantizes activations into the type `weight_ty` is dotted with (bit-identical in every
+    /// flavour).
+    fn quantize_activations(weight_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError>
+        => quantize_activations;
 }
 
 /// Checks that `w_len` bytes are whole blocks of `weight_ty`, that `a_len` bytes are `rows`

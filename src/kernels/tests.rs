@@ -226,3 +226,134 @@ fn flavour_names_round_trip_and_scalar_is_always_there() {
     assert!(Kernels::available().contains(&Kernels::scalar()));
     assert!(Kernels::best().flavour().supported());
 }
+
+/// Random values of mixed magnitude, with some exact zeros and large values.
+fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| match i % 17 {
+            0 => 0.0,
+            1 => rng.range(-60.0, 60.0),
+            _ => rng.range(-4.0, 4.0),
+        })
+        .collect()
+}
+
+/// `|got - want| <= rel * |want| + abs` for every element.
+fn close(what: &str, k: Kernels, got: &[f32], want: &[f32], rel: f32, abs: f32) {
+    assert_eq!(got.len(), want.len());
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = (g - w).abs() <= rel * w.abs() + abs || (g.is_nan() && w.is_nan()) || g == w;
+        assert!(ok, "{} {what}[{i}]: {g} vs scalar {w}", k.flavour());
+    }
+}
+
+/// The row operations of every flavour against the scalar references, within the stated error:
+/// exp-based ones within 4 ulp-ish relative (polynomial exp vs libm), reductions within f32
+/// rounding of reordered sums, element-wise ones exactly, quantization bit for bit.
+#[test]
+fn row_operations_of_every_flavour_match_the_scalar_references() {
+    let s = Kernels::scalar();
+    let mut rng = Rng::new(11);
+    for k in Kernels::available() {
+        for n in [1, 7, 8, 9, 31, 64, 576, 1000] {
+            let x = values(&mut rng, n);
+            let y = values(&mut rng, n);
+
+            let (mut a, mut b) = (x.clone(), x.clone());
+            k.silu_mul(&mut a, &y);
+            s.silu_mul(&mut b, &y);
+            close("silu_mul", k, &a, &b, 5e-7, 1e-30);
+
+            let (mut a, mut b) = (x.clone(), x.clone());
+            k.gelu_tanh(&mut a);
+            s.gelu_tanh(&mut b);
+            close("gelu_tanh", k, &a, &b, 2e-6, 1e-6);
+
+            let (mut a, mut b) = (x.clone(), x.clone());
+            k.gelu_erf(&mut a);
+            s.gelu_erf(&mut b);
+            // A&S 7.1.26: |erf error| < 1.5e-7, times |x| / 2.
+            close("gelu_erf", k, &a, &b, 2e-6, 1e-6);
+
+            let w = values(&mut rng, n);
+            let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+            k.rms_norm(&x, &w, 1e-5, &mut a);
+            s.rms_norm(&x, &w, 1e-5, &mut b);
+            close("rms_norm", k, &a, &b, 1e-6, 0.0);
+
+            let (mut a, mut b) = (x.clone(), x.clone());
+            a[n / 2] = f32::NEG_INFINITY; // a masked position
+            b[n / 2] = f32::NEG_INFINITY;
+            k.softmax(&mut a);
+            s.softmax(&mut b);
+            close("softmax", k, &a, &b, 2e-6, 1e-40);
+
+            let (mut a, mut b) = (x.clone(), x.clone());
+            k.add_assign(&mut a, &y);
+            s.add_assign(&mut b, &y);
+            assert_eq!(a, b, "{} add_assign", k.flavour());
+            let (mut a, mut b) = (x.clone(), x.clone());
+            k.mul_assign(&mut a, &y);
+            s.mul_assign(&mut b, &y);
+            assert_eq!(a, b, "{} mul_assign", k.flavour());
+
+            for neox in [false, true] {
+                let angles: Vec<f32> = (0..n / 2).map(|_| rng.range(-100.0, 100.0)).collect();
+                let (cos, sin): (Vec<f32>, Vec<f32>) = angles.iter().map(|a| (a.cos(), a.sin())).unzip();
+                let (mut a, mut b) = (x.clone(), x.clone());
+                k.rope_head(&mut a, &cos, &sin, neox);
+                s.rope_head(&mut b, &cos, &sin, neox);
+                assert_eq!(a, b, "{} rope_head neox={neox}", k.flavour());
+            }
+
+            if n % 32 == 0 {
+                for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::F16] {
+                    let bytes = activation_bytes(ty, n).unwrap();
+                    let (mut a, mut b) = (vec![0u8; bytes], vec![1u8; bytes]);
+                    k.quantize_activations(ty, &x, &mut a).unwrap();
+                    s.quantize_activations(ty, &x, &mut b).unwrap();
+                    assert_eq!(a, b, "{} quantize for {ty}", k.flavour());
+                }
+            }
+            if n % 256 == 0 {
+                let bytes = activation_bytes(GgmlType::Q4_K, n).unwrap();
+                let (mut a, mut b) = (vec![0u8; bytes], vec![1u8; bytes]);
+                k.quantize_activations(GgmlType::Q4_K, &x, &mut a).unwrap();
+                s.quantize_activations(GgmlType::Q4_K, &x, &mut b).unwrap();
+                assert_eq!(a, b, "{} quantize for Q4_K", k.flavour());
+            }
+        }
+        // Attention: several heads of a grouped cache, every prefix length.
+        let (hd, stride, n_ctx) = (64, 192, 40);
+        let kc = values(&mut rng, n_ctx * stride);
+        let vc = values(&mut rng, n_ctx * stride);
+        let q: Vec<f32> = values(&mut rng, hd).iter().map(|v| v * 0.1).collect();
+        for n_past in 1..=n_ctx {
+            let (mut sa, mut sb) = (vec![0f32; n_ctx], vec![0f32; n_ctx]);
+            let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
+            k.attend(&q, &kc, &vc, stride, 64, n_past, &mut sa, &mut a);
+            s.attend(&q, &kc, &vc, stride, 64, n_past, &mut sb, &mut b);
+            close("attend", k, &a, &b, 1e-4, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn vector_exp_is_accurate_over_the_whole_range() {
+    let mut worst = 0f64;
+    // Normal results (below -87.3 they are subnormal, with fewer significant bits).
+    let mut x = -87.0f32;
+    while x < 88.7 {
+        let got = super::vector::exp(x) as f64;
+        let want = (x as f64).exp();
+        worst = worst.max(((got - want) / want).abs());
+        x += 0.0137;
+    }
+    assert!(worst < 3.0 * f32::EPSILON as f64, "worst relative error {worst}");
+    for x in [-100.0f32, -103.0, -104.5] {
+        assert!((super::vector::exp(x) as f64 - (x as f64).exp()).abs() < 1e-45, "exp({x})");
+    }
+    assert_eq!(super::vector::exp(f32::NEG_INFINITY), 0.0);
+    assert_eq!(super::vector::exp(100.0), f32::INFINITY);
+    assert!(super::vector::exp(f32::NAN).is_nan());
+}

@@ -219,8 +219,8 @@ impl<'m> Session<'m> {
         let m = self.model;
         let e = m.config().n_embd;
         let s = &mut self.s;
-        ops::rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
-        ops::quantize_rows(&m.output, &s.xn[..e], 1, &mut s.xq)?;
+        self.opts.kernels.rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
+        ops::quantize_rows(&self.opts.kernels, &m.output, &s.xn[..e], 1, &mut s.xq)?;
         ops::matmul(&self.opts.kernels, &mut self.pool, &m.output, m.bytes(), &s.xq, 1, &mut self.logits, &mut [])?;
         Ok(())
     }
@@ -237,7 +237,8 @@ impl<'m> Session<'m> {
         let group = c.n_head / c.n_head_kv;
         let s = &mut self.s;
         let pool = &mut self.pool;
-        let mut mm = Matmul { k: &self.opts.kernels, pool, bytes, tmp: &mut s.tmp };
+        let k = &self.opts.kernels;
+        let mut mm = Matmul { k, pool, bytes, tmp: &mut s.tmp };
 
         for (i, &tok) in tokens.iter().enumerate() {
             ops::embed_row(&m.tok_embd, bytes, tok as usize, &mut s.x[i * e..(i + 1) * e])?;
@@ -247,15 +248,15 @@ impl<'m> Session<'m> {
             let Layer { attn_norm, wq, wk, wv, wo, ffn_norm, gate, up, down } = layer;
             // Attention block.
             for i in 0..t {
-                ops::rms_norm(&s.x[i * e..(i + 1) * e], attn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
+                k.rms_norm(&s.x[i * e..(i + 1) * e], attn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
             mm.project(&s.xn, t, &mut s.xq, &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])])?;
             let k_cache = &mut self.k_cache[l * layer_cache..(l + 1) * layer_cache];
             let v_cache = &mut self.v_cache[l * layer_cache..(l + 1) * layer_cache];
             for i in 0..t {
                 let pos = self.n_past + i;
-                self.rope.apply(&mut s.q[i * q_dim..(i + 1) * q_dim], hd, pos, c.rope_layout);
-                self.rope.apply(&mut s.k[i * kv..(i + 1) * kv], hd, pos, c.rope_layout);
+                self.rope.apply(k, &mut s.q[i * q_dim..(i + 1) * q_dim], hd, pos, c.rope_layout);
+                self.rope.apply(k, &mut s.k[i * kv..(i + 1) * kv], hd, pos, c.rope_layout);
                 k_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.k[i * kv..(i + 1) * kv]);
                 v_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.v[i * kv..(i + 1) * kv]);
             }
@@ -266,20 +267,20 @@ impl<'m> Session<'m> {
                 let (i, h) = (task / c.n_head, task % c.n_head);
                 let n_past = n_past0 + i + 1; // causal: a token sees itself and what precedes it
                 let q = &q[i * q_dim + h * hd..][..hd];
-                ops::attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, scores, out);
+                k.attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, scores, out);
             });
             mm.project(&s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
-            ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
+            k.add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
 
             // Feed-forward block.
             for i in 0..t {
-                ops::rms_norm(&s.x[i * e..(i + 1) * e], ffn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
+                k.rms_norm(&s.x[i * e..(i + 1) * e], ffn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
             mm.project(&s.xn, t, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
             let ff = c.n_ff;
-            ops::silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
+            k.silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
             mm.project(&s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
-            ops::add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
+            k.add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
         }
         self.n_past += t;
         Ok(())
@@ -311,7 +312,7 @@ impl Matmul<'_> {
         let mut quantized_as = None;
         for (w, out) in outs.iter_mut() {
             if quantized_as != Some(w.act_type()) {
-                ops::quantize_rows(w, input, t, xq)?;
+                ops::quantize_rows(self.k, w, input, t, xq)?;
                 quantized_as = Some(w.act_type());
             }
             ops::matmul(self.k, self.pool, w, self.bytes, xq, t, out, self.tmp)?;

@@ -41,10 +41,10 @@ impl Linear {
 
 /// Quantizes `t` rows of `cols` activations (`x` is `t * cols` values) into `out`, each row
 /// taking `row_bytes`, in the activation type of `w`.
-pub fn quantize_rows(w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<(), QuantError> {
+pub fn quantize_rows(k: &Kernels, w: &Linear, x: &[f32], t: usize, out: &mut [u8]) -> Result<(), QuantError> {
     let rb = w.act_row_bytes();
     for (row, dst) in x[..t * w.cols].chunks_exact(w.cols).zip(out[..t * rb].chunks_exact_mut(rb)) {
-        kernels::quantize_activations(w.ty, row, dst)?;
+        k.quantize_activations(w.ty, row, dst)?;
     }
     Ok(())
 }
@@ -165,6 +165,64 @@ pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
 }
 
+/// GELU, tanh approximation (ggml's `gelu`), in f64.
+pub fn gelu_tanh(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        let z = *v as f64;
+        *v = (0.5 * z * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * z * (1.0 + 0.044715 * z * z)).tanh())) as f32;
+    }
+}
+
+/// GELU with the error function (ggml's `gelu_erf`), in f64.
+pub fn gelu_erf(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        let z = *v as f64;
+        *v = (0.5 * z * (1.0 + erf(z * std::f64::consts::FRAC_1_SQRT_2))) as f32;
+    }
+}
+
+/// The error function to f64 precision: its Maclaurin series below 3, `1 - erfc` (asymptotic
+/// series) above, where erfc < 2.3e-5.
+pub fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 3.0 {
+        let (mut term, mut sum, x2) = (a, a, a * a);
+        for n in 1..200 {
+            term *= -x2 / n as f64;
+            let add = term / (2 * n + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        let inv = 1.0 / (2.0 * a * a);
+        let series = 1.0 - inv + 3.0 * inv * inv - 15.0 * inv * inv * inv + 105.0 * inv.powi(4);
+        1.0 - (-a * a).exp() / (a * std::f64::consts::PI.sqrt()) * series
+    };
+    r.copysign(x)
+}
+
+/// `acc *= x`.
+pub fn mul_assign(acc: &mut [f32], x: &[f32]) {
+    for (a, &b) in acc.iter_mut().zip(x) {
+        *a *= b;
+    }
+}
+
+/// Rotates the pairs of one head by angles with cosines `cos[i]` and sines `sin[i]`: pair `i`
+/// is `(2i, 2i + 1)`, or `(i, i + n)` with `neox` (`n = cos.len()`).
+pub fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
+    let n = cos.len().min(sin.len()).min(head.len() / 2);
+    for i in 0..n {
+        let (a, b) = if neox { (i, i + n) } else { (2 * i, 2 * i + 1) };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos[i] - x1 * sin[i];
+        head[b] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
 /// `acc += x`.
 pub fn add_assign(acc: &mut [f32], x: &[f32]) {
     for (a, &b) in acc.iter_mut().zip(x) {
@@ -208,19 +266,11 @@ impl RopeTable {
     }
 
     /// Rotates every head of `x` (`n_heads * head_dim` values) for position `pos`.
-    pub fn apply(&self, x: &mut [f32], head_dim: usize, pos: usize, layout: RopeLayout) {
+    pub fn apply(&self, k: &Kernels, x: &mut [f32], head_dim: usize, pos: usize, layout: RopeLayout) {
         let cos = &self.cos[pos * self.n_pairs..(pos + 1) * self.n_pairs];
         let sin = &self.sin[pos * self.n_pairs..(pos + 1) * self.n_pairs];
         for head in x.chunks_exact_mut(head_dim) {
-            for i in 0..self.n_pairs {
-                let (a, b) = match layout {
-                    RopeLayout::Normal => (2 * i, 2 * i + 1),
-                    RopeLayout::Neox => (i, i + self.n_pairs),
-                };
-                let (x0, x1) = (head[a], head[b]);
-                head[a] = x0 * cos[i] - x1 * sin[i];
-                head[b] = x0 * sin[i] + x1 * cos[i];
-            }
+            k.rope_head(head, cos, sin, layout == RopeLayout::Neox);
         }
     }
 }
@@ -282,12 +332,12 @@ mod tests {
     fn rope_rotates_pairs_by_position_times_frequency() {
         let table = RopeTable::new(4, 4, 10000.0, 1.0, None);
         let mut x = [1.0f32, 0.0, 1.0, 0.0];
-        table.apply(&mut x, 4, 2, RopeLayout::Normal);
+        table.apply(&Kernels::scalar(), &mut x, 4, 2, RopeLayout::Normal);
         // pair 0 rotates by 2 rad, pair 1 by 2 * 10000^(-1/2) rad.
         assert!((x[0] - 2f32.cos()).abs() < 1e-6 && (x[1] - 2f32.sin()).abs() < 1e-6);
         assert!((x[2] - 0.02f32.cos()).abs() < 1e-6 && (x[3] - 0.02f32.sin()).abs() < 1e-6);
         let mut y = [1.0f32, 1.0, 0.0, 0.0];
-        table.apply(&mut y, 4, 2, RopeLayout::Neox);
+        table.apply(&Kernels::scalar(), &mut y, 4, 2, RopeLayout::Neox);
         assert!((y[0] - 2f32.cos()).abs() < 1e-6 && (y[2] - 2f32.sin()).abs() < 1e-6);
     }
 

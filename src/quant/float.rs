@@ -76,18 +76,21 @@ impl Block for BlockBF16 {
 }
 
 impl QuantizeBlock for BlockF32 {
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         Self(x[0].to_le_bytes())
     }
 }
 
 impl QuantizeBlock for BlockF16 {
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         Self(f16_bytes(x[0]))
     }
 }
 
 impl QuantizeBlock for BlockBF16 {
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         Self::from_f32(x[0])
     }

@@ -277,6 +277,7 @@ impl Block for BlockQ8K {
 impl QuantizeBlock for BlockQ8K {
     /// As ggml's `quantize_row_q8_K_ref`: the scale carries the sign of the value of largest
     /// magnitude, so that value maps to exactly -127; rounding is to nearest, ties to even.
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         let x = &x[..QK_K];
         let (mut amax, mut max) = (0.0f32, 0.0f32);

@@ -203,6 +203,7 @@ fn quantize_q8_symmetric(x: &[f32]) -> (f32, [i8; QK]) {
 
 impl QuantizeBlock for BlockQ8_0 {
     /// Bit-exact with ggml's `quantize_row_q8_0_ref` and gguf-py's `Q8_0.quantize_blocks`.
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         let (d, qs) = quantize_q8_symmetric(x);
         Self { d: f16_bytes(d), qs }
@@ -211,6 +212,7 @@ impl QuantizeBlock for BlockQ8_0 {
 
 impl QuantizeBlock for BlockQ8_1 {
     /// As ggml's `quantize_row_q8_1_ref`: the Q8_0 values plus `s = d * sum(q)`.
+    #[inline]
     fn quantize(x: &[f32]) -> Self {
         let (d, qs) = quantize_q8_symmetric(x);
         let sum: i32 = qs.iter().map(|&q| q as i32).sum();

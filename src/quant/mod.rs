@@ -86,12 +86,14 @@ fn dequantize_typed<B: Block>(src: &[u8], out: &mut [f32]) -> Result<(), QuantEr
     Ok(())
 }
 
+#[inline]
 fn quantize_typed<B: QuantizeBlock>(src: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     quantize_blocks("quantize", src, out, B::quantize)
 }
 
 /// Quantizes `src` block by block with `f` into `out`, after checking that `src` is whole blocks
 /// and `out` exactly their size. Shared by activation and weight quantization.
+#[inline]
 pub(crate) fn quantize_blocks<B: Block>(
     op: &'static str,
     src: &[f32],
@@ -192,6 +194,7 @@ pub fn dequantize(ty: GgmlType, src: &[u8], out: &mut [f32]) -> Result<(), Quant
 
 /// Quantizes `src` into blocks of `ty`, which must be one of the activation types
 /// (F32, F16, BF16, Q8_0, Q8_1, Q8_K). `src.len()` must be a multiple of the block size.
+#[inline]
 pub fn quantize(ty: GgmlType, src: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     match ty {
         GgmlType::F32 => quantize_typed::<BlockF32>(src, out),
