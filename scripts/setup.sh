@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing; safe to run again (does nothing then).
 #   bash scripts/setup.sh          # what `npm start` needs
-#   bash scripts/setup.sh --test   # plus what `npm test` needs (wasm32 target, clippy, rustfmt, Miri)
+#   bash scripts/setup.sh --test   # plus what `npm test` needs (wasm32, aarch64 + qemu, clippy, rustfmt, Miri)
 set -euo pipefail
 
 want_test=0
@@ -40,6 +40,17 @@ done
 if [ $want_test -eq 1 ]; then
   rustup target list --installed | grep -qx wasm32-unknown-unknown \
     || { say "adding target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+  # The NEON kernels are tested under qemu-aarch64 (linker and runner in .cargo/config.toml).
+  rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+    || { say "adding target aarch64-unknown-linux-gnu"; rustup target add aarch64-unknown-linux-gnu; }
+  apt_missing_test=()
+  command -v aarch64-linux-gnu-gcc >/dev/null || apt_missing_test+=(gcc-aarch64-linux-gnu)
+  command -v qemu-aarch64 >/dev/null || apt_missing_test+=(qemu-user)
+  if [ ${#apt_missing_test[@]} -gt 0 ]; then
+    say "installing ${apt_missing_test[*]} with apt (for the NEON tests under qemu)"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing_test[@]}"
+  fi
   if ! rustup run nightly cargo miri --version >/dev/null 2>&1; then
     say "installing nightly with miri and rust-src (for the Miri tests)"
     rustup toolchain install nightly --profile minimal --component miri,rust-src

@@ -20,6 +20,11 @@ cargo clippy --lib --target wasm32-unknown-unknown --no-default-features -- -D w
 step "tests"
 cargo test
 
+step "NEON kernels under qemu-aarch64 (with and without dotprod)"
+# qemu's default CPU has dotprod (flavours NeonDotprod, Neon, Scalar); Cortex-A53 lacks it.
+cargo test --target aarch64-unknown-linux-gnu --lib kernels::
+QEMU_CPU=cortex-a53 cargo test --target aarch64-unknown-linux-gnu --lib kernels::
+
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers
 # below the model is pure Rust and runs under Miri's interpreter.
