@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing; safe to run again (does nothing then).
 #   bash scripts/setup.sh          # what `npm start` needs
-#   bash scripts/setup.sh --test   # plus what `npm test` needs (wasm32, aarch64 + qemu, clippy, rustfmt, Miri)
+#   bash scripts/setup.sh --test   # plus what `npm test` needs (wasm32, aarch64 + qemu, clippy, rustfmt,
+#                                  # Miri, wasm-bindgen-test-runner, headless Chromium)
 set -euo pipefail
 
 want_test=0
@@ -54,5 +55,21 @@ if [ $want_test -eq 1 ]; then
   if ! rustup run nightly cargo miri --version >/dev/null 2>&1; then
     say "installing nightly with miri and rust-src (for the Miri tests)"
     rustup toolchain install nightly --profile minimal --component miri,rust-src
+  fi
+  # The wasm test runner must be the version of the `wasm-bindgen` crate pinned in Cargo.toml.
+  # Not `--locked`: the CLI's own lockfile pins a crate version crates.io no longer serves.
+  wasm_bindgen_version=0.2.130
+  if [ "$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $2}')" != "$wasm_bindgen_version" ]; then
+    say "installing wasm-bindgen-cli $wasm_bindgen_version (wasm-bindgen-test-runner; a few minutes)"
+    cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
+  fi
+  # Headless Chromium and its WebDriver, for the browser run of the wasm kernel tests.
+  browser_missing=()
+  command -v chromium >/dev/null || browser_missing+=(chromium)
+  command -v chromedriver >/dev/null || browser_missing+=(chromium-driver)
+  if [ ${#browser_missing[@]} -gt 0 ]; then
+    say "installing ${browser_missing[*]} with apt"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_missing[@]}"
   fi
 fi

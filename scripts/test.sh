@@ -17,6 +17,10 @@ cargo clippy --all-targets -- -D warnings
 step "the core builds for wasm32 (no native-only dependency)"
 cargo clippy --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
+step "the simd128 kernels and their wasm tests pass the lints"
+# `--profile test`: the library with its unit tests; the integration tests under tests/ are native.
+RUSTFLAGS="-C target-feature=+simd128" cargo clippy --lib --profile test --target wasm32-unknown-unknown -- -D warnings
+
 step "tests"
 cargo test
 
@@ -25,9 +29,19 @@ step "NEON kernels under qemu-aarch64 (with and without dotprod)"
 cargo test --target aarch64-unknown-linux-gnu --lib kernels::
 QEMU_CPU=cortex-a53 cargo test --target aarch64-unknown-linux-gnu --lib kernels::
 
+step "simd128 kernels under Node and headless Chromium"
+# Only the kernel tests are marked `wasm_bindgen_test` (the rest of the unit tests are native
+# `#[test]`s, compiled but not run here); the filter names them.
+wasm_kernel_tests() {
+  RUSTFLAGS="-C target-feature=+simd128" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --target wasm32-unknown-unknown --lib -- --nocapture kernels::
+}
+wasm_kernel_tests
+WASM_BINDGEN_USE_BROWSER=1 wasm_kernel_tests # chromedriver from PATH (scripts/setup.sh --test)
+
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers
 # below the model is pure Rust and runs under Miri's interpreter.
 # Only the layers with byte-level views (bytemuck casts of file bytes) and the memory layer:
 # the tokenizer, templates and model above them are safe Rust with no casts.
-MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib -- gguf:: quant:: kernels:: mem::
+MIRIFLAGS="-Zmiri-strict-provenance" cargo +nightly miri test --lib -- gguf:: quant:: kernels:: mem:: pool::

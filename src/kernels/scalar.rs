@@ -280,7 +280,8 @@ mod tests {
         }
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn every_weight_type_dots_like_its_dequantized_values() {
         let mut rng = Rng::new(0x5eed);
         check_type::<BlockF32>(&mut rng);
@@ -298,7 +299,8 @@ mod tests {
         check_type::<BlockQ6K>(&mut rng);
     }
 
-    #[test]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     fn byte_level_dispatch_checks_lengths() {
         use crate::error::QuantError;
         use crate::kernels::{activation_bytes, quantize_activations, vec_dot};

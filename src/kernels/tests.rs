@@ -2,6 +2,9 @@
 //! random blocks and on the edges: all-zero and all-max quants, zero, subnormal and ±65504
 //! scales, activations at ±127, block counts that are not a multiple of any unroll factor, and
 //! 1 to [`MAX_ROWS`] activation rows per call.
+//!
+//! On wasm32 these run under `wasm-bindgen-test` (Node or a headless browser; see
+//! `scripts/test.sh`): `#[test]` natively, `#[wasm_bindgen_test]` there.
 
 use super::*;
 use crate::quant::*;
@@ -158,10 +161,16 @@ fn check_flavour<W: VecDot>(k: Kernels, rng: &mut Rng) {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_flavour_matches_the_scalar_reference() {
     let flavours = Kernels::available();
-    eprintln!("kernel flavours on this machine: {:?}", flavours.iter().map(|k| k.flavour()).collect::<Vec<_>>());
+    let names = flavours.iter().map(|k| k.flavour()).collect::<Vec<_>>();
+    // wasm32-unknown-unknown has no stderr: print through the runner's console capture.
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("kernel flavours on this machine: {names:?}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("kernel flavours on this machine: {names:?}");
     for k in flavours {
         let mut rng = Rng::new(0xd07 ^ k.flavour() as u64);
         check_flavour::<BlockF32>(k, &mut rng);
@@ -180,7 +189,8 @@ fn every_flavour_matches_the_scalar_reference() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn kernels_never_read_past_mismatched_slices() {
     // The dispatcher validates lengths; a kernel handed inconsistent slices directly must still
     // stay inside them (under Miri this is checked, not just not-crashing).
@@ -202,7 +212,8 @@ fn kernels_never_read_past_mismatched_slices() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn matmul_rows_checks_every_length() {
     let k = Kernels::best();
     let ty = GgmlType::Q4_1;
@@ -218,7 +229,8 @@ fn matmul_rows_checks_every_length() {
     assert!(k.matmul_rows(ty, &w, &a.repeat(MAX_ROWS + 1), &mut five.clone()).is_err());
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn flavour_names_round_trip_and_scalar_is_always_there() {
     for f in Flavour::ALL {
         assert_eq!(Flavour::from_name(f.name()), Some(f));
@@ -250,7 +262,8 @@ fn close(what: &str, k: Kernels, got: &[f32], want: &[f32], rel: f32, abs: f32) 
 /// The row operations of every flavour against the scalar references, within the stated error:
 /// exp-based ones within 4 ulp-ish relative (polynomial exp vs libm), reductions within f32
 /// rounding of reordered sums, element-wise ones exactly, quantization bit for bit.
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn row_operations_of_every_flavour_match_the_scalar_references() {
     let s = Kernels::scalar();
     let mut rng = Rng::new(11);
@@ -338,7 +351,8 @@ fn row_operations_of_every_flavour_match_the_scalar_references() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn vector_exp_is_accurate_over_the_whole_range() {
     let mut worst = 0f64;
     // Normal results (below -87.3 they are subnormal, with fewer significant bits).
