@@ -5,6 +5,7 @@
 
 mod generate;
 mod inspect;
+mod kernels;
 mod quantize;
 
 use std::io::{self, Write};
@@ -65,6 +66,13 @@ enum Command {
         prompt_tokens: usize,
         #[arg(long, default_value_t = 64)]
         gen_tokens: usize,
+    },
+    /// Each dot-product kernel in GB/s of weights read, per flavour, and the memory bandwidth.
+    BenchKernels {
+        /// Weights per matrix in KiB (256 stays in L2 and measures arithmetic; 65536 measures
+        /// memory).
+        #[arg(long, default_value_t = 256)]
+        weights_kb: usize,
     },
     /// Requantize a model to another weight type (as llama-quantize; K types fall back to
     /// Q5_0/Q8_0 for rows that are not whole 256-value super-blocks).
@@ -130,6 +138,7 @@ pub fn main() -> i32 {
         Command::Bench { model, prompt_tokens, gen_tokens } => {
             generate::bench(&model, prompt_tokens, gen_tokens, &mut out)
         }
+        Command::BenchKernels { weights_kb } => kernels::run(weights_kb.clamp(1, 1 << 20), &mut out),
         Command::Quantize { input, output, ty } => quantize::run(&input, &output, &ty, &mut out),
         Command::Perplexity { model, file } => generate::perplexity(&model, &file, model.ctx_or(512), &mut out),
     }

@@ -52,7 +52,8 @@ type Call = unsafe fn(ctx: *const (), chunk: usize, worker: usize);
 /// The state the caller and the workers share.
 pub struct Shared {
     epoch: AtomicU32,
-    call: AtomicUsize,
+    /// The region's [`Call`], as a pointer (keeps its provenance, unlike an integer).
+    call: AtomicPtr<()>,
     ctx: AtomicPtr<()>,
     n_chunks: AtomicUsize,
     /// `(epoch << 32) | next unclaimed chunk`.
@@ -78,7 +79,7 @@ impl Shared {
     fn new() -> Self {
         Shared {
             epoch: AtomicU32::new(0),
-            call: AtomicUsize::new(noop as Call as usize),
+            call: AtomicPtr::new(noop as Call as *mut ()),
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             n_chunks: AtomicUsize::new(0),
             next: AtomicU64::new(0),
@@ -97,8 +98,8 @@ impl Shared {
         let call = self.call.load(Ordering::Acquire);
         let ctx = self.ctx.load(Ordering::Acquire);
         let n = self.n_chunks.load(Ordering::Acquire) as u64;
-        // SAFETY: `call` only ever holds a `Call` stored by `for_chunks` (or `noop`).
-        let call: Call = unsafe { std::mem::transmute::<usize, Call>(call) };
+        // SAFETY: `call` only ever holds a `Call` stored by `publish` (or `noop`).
+        let call: Call = unsafe { std::mem::transmute::<*mut (), Call>(call) };
         let mut cur = self.next.load(Ordering::Acquire);
         loop {
             if (cur >> 32) as u32 != epoch || cur & 0xffff_ffff >= n {
@@ -159,7 +160,7 @@ impl Shared {
     /// Step 1 of the module docs: makes a region visible to the workers and wakes sleepers.
     fn publish(&self, call: Call, ctx: *const (), n_chunks: usize) -> u32 {
         let epoch = self.epoch.load(Ordering::Relaxed).wrapping_add(1);
-        self.call.store(call as usize, Ordering::Release);
+        self.call.store(call as *mut (), Ordering::Release);
         self.ctx.store(ctx.cast_mut(), Ordering::Release);
         self.n_chunks.store(n_chunks, Ordering::Release);
         self.done.store(0, Ordering::Release);
