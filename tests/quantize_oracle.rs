@@ -60,7 +60,7 @@ fn weight_quantization_is_byte_identical_with_ggml() {
         let x = f32s(&fixture(&format!("quantize_{name}.in.f32")));
         let expected = fixture(&format!("quantize_{name}.out.blocks"));
         let (elems, bytes) = (ty.block_elems(), ty.block_bytes());
-        assert!(!x.is_empty() && x.len() % row_len == 0, "{name}: input of {} values", x.len());
+        assert!(!x.is_empty() && x.len().is_multiple_of(row_len), "{name}: input of {} values", x.len());
         assert_eq!(expected.len(), x.len() / elems * bytes, "{name}: fixture sizes");
         let kinds = row_kinds(&manifest, ty);
         assert_eq!(kinds.len(), x.len() / row_len, "{name}: manifest row kinds");

@@ -10,12 +10,14 @@
 //!
 //! Every function here is `#[target_feature(enable = "avx2,fma,f16c")]`; the only way to reach
 //! them is [`rows_dot`], whose pointers the dispatcher hands out only from a `Kernels` of flavour
-//! AVX2 or AVX-512, which exists only after [`detected`] returned true.
+//! AVX2 or AVX-512, which exists only after [`detected`] returned true. The AVX-512 VNNI flavour
+//! (`vpdpbusd` on 256-bit registers, AVX512-VL) adds [`rows_dot_vnni`] for the legacy types,
+//! handed out only after [`detected_vnni`].
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::{rows_kernel, RowsDot, VecDot};
+use super::{rows_kernel, MatDot, RowsDot, VecDot, MAX_ROWS};
 use crate::quant::*;
 
 /// Whether the CPU runs this module's code.
@@ -23,13 +25,34 @@ pub(super) fn detected() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
 }
 
+/// Whether the CPU also has AVX-512 F/BW/VL and VNNI (on top of [`detected`]).
+pub(super) fn detected_vnni() -> bool {
+    detected()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+/// The AVX-512 VNNI kernels: the legacy types with `vpdpbusd`; the rest as AVX2.
+pub(super) fn rows_dot_vnni(ty: GgmlType) -> Option<RowsDot> {
+    Some(match ty {
+        GgmlType::Q4_0 => legacy_rows::<BlockQ4_0, true> as RowsDot,
+        GgmlType::Q4_1 => legacy_rows::<BlockQ4_1, true>,
+        GgmlType::Q5_0 => legacy_rows::<BlockQ5_0, true>,
+        GgmlType::Q5_1 => legacy_rows::<BlockQ5_1, true>,
+        GgmlType::Q8_0 => legacy_rows::<BlockQ8_0, true>,
+        _ => return rows_dot(ty),
+    })
+}
+
 pub(super) fn rows_dot(ty: GgmlType) -> Option<RowsDot> {
     Some(match ty {
-        GgmlType::Q4_0 => legacy_rows::<BlockQ4_0> as RowsDot,
-        GgmlType::Q4_1 => legacy_rows::<BlockQ4_1>,
-        GgmlType::Q5_0 => legacy_rows::<BlockQ5_0>,
-        GgmlType::Q5_1 => legacy_rows::<BlockQ5_1>,
-        GgmlType::Q8_0 => legacy_rows::<BlockQ8_0>,
+        GgmlType::Q4_0 => legacy_rows::<BlockQ4_0, false> as RowsDot,
+        GgmlType::Q4_1 => legacy_rows::<BlockQ4_1, false>,
+        GgmlType::Q5_0 => legacy_rows::<BlockQ5_0, false>,
+        GgmlType::Q5_1 => legacy_rows::<BlockQ5_1, false>,
+        GgmlType::Q8_0 => legacy_rows::<BlockQ8_0, false>,
         GgmlType::Q4_K => rows_kernel!(BlockQ4K, q4k),
         GgmlType::Q5_K => rows_kernel!(BlockQ5K, q5k),
         GgmlType::Q6_K => rows_kernel!(BlockQ6K, q6k),
@@ -206,89 +229,261 @@ impl Legacy for BlockQ8_0 {
     }
 }
 
+/// `f(b)` for up to eight blocks as a vector (zero lanes past `blocks.len()`).
+///
+/// Built from eight scalar loads of a full group: written as a loop, the compiler turns it into
+/// a masked `vpgatherdd` when AVX-512 is enabled, which is several times slower on AMD. A short
+/// group (a row's tail) is first copied into eight zeroed blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gather8<B>(blocks: &[B], f: impl Fn(&B) -> u32) -> __m256i {
+    match blocks {
+        [b0, b1, b2, b3, b4, b5, b6, b7, ..] => {
+            let v = [f(b0), f(b1), f(b2), f(b3), f(b4), f(b5), f(b6), f(b7)].map(|x| x as i32);
+            _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+        }
+        short => gather_short(short, f),
+    }
+}
+
+/// [`gather8`] of fewer than eight blocks (a row's tail). Never inlined, so it is compiled
+/// with AVX2 only, where the compiler does not form gathers.
+#[inline(never)]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn gather_short<B>(blocks: &[B], f: impl Fn(&B) -> u32) -> __m256i {
+    let g = |i: usize| blocks.get(i).map_or(0, |b| f(b) as i32);
+    _mm256_setr_epi32(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7))
+}
+
 /// Eight pairs of f16s (low and high halves of eight u32s) as two vectors of f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16_pairs(bits: &[u32; 8]) -> (__m256, __m256) {
-    // SAFETY: `bits` is 32 readable bytes; unaligned load.
-    let v = unsafe { _mm256_loadu_si256(bits.as_ptr().cast()) };
+fn f16_pairs(v: __m256i) -> (__m256, __m256) {
     let lo = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
     let hi = _mm256_srli_epi32::<16>(v);
     let pack = |x: __m256i| _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
     (_mm256_cvtph_ps(pack(lo)), _mm256_cvtph_ps(pack(hi)))
 }
 
-/// One weight row of a legacy type against `R` activation rows.
-///
-/// Works through groups of eight blocks: the f16 scales of a group are converted together
-/// (F16C), the block minimums times activation sums accumulate as one vector, and each weight
-/// block is unpacked once for all `R` rows.
-#[target_feature(enable = "avx2,fma,f16c")]
-fn legacy<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R]) -> [f32; R] {
-    // Bounded by the shortest row: never reads past any slice.
-    let n = a.iter().fold(w.len(), |n, row| n.min(row.len()));
-    let mut acc = [_mm256_setzero_ps(); R];
-    let mut mins = [_mm256_setzero_ps(); R];
-    let mut start = 0;
-    while start < n {
-        let cnt = (n - start).min(8);
-        let wg = &w[start..start + cnt];
-        let mut wbits = [0u32; 8];
-        for (b, wb) in wbits.iter_mut().zip(wg) {
-            *b = wb.scale_bits();
-        }
-        let (dw, mw) = f16_pairs(&wbits);
-        let mut scales = [[0f32; 8]; R];
-        for r in 0..R {
-            let mut abits = [0u32; 8];
-            for (b, ab) in abits.iter_mut().zip(&a[r][start..start + cnt]) {
-                *b = W::act_bits(ab);
-            }
-            let (da, sa) = f16_pairs(&abits);
-            // SAFETY: `scales[r]` is 32 writable bytes; unaligned store.
-            unsafe { _mm256_storeu_ps(scales[r].as_mut_ptr(), _mm256_mul_ps(dw, da)) };
-            mins[r] = _mm256_fmadd_ps(mw, sa, mins[r]);
-        }
-        for (k, wb) in wg.iter().enumerate() {
-            // SAFETY: this function runs with AVX2 enabled.
-            let q = unsafe { wb.values() };
-            for r in 0..R {
-                let av = load32(W::act_qs(&a[r][start + k]));
-                let p = if W::SIGNED { dot_i8_i8(q, av) } else { dot_u8_i8(q, av) };
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scales[r][k]), acc[r]);
-            }
-        }
-        start += cnt;
-    }
-    let mut out = [0f32; R];
-    for r in 0..R {
-        out[r] = hsum(_mm256_add_ps(acc[r], mins[r]));
-    }
-    out
+/// Eight i32 sums of four products each, unsigned bytes `u` times signed bytes `s`, by one
+/// AVX-512 VNNI `vpdpbusd` (no 16-bit intermediate).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot_u8_i8_vnni(u: __m256i, s: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 }
 
-/// [`super::RowsDot`] over [`legacy`]: up to four activation rows per pass.
-fn legacy_rows<W: Legacy>(w: &[u8], a: &[u8], out: &mut [f32]) {
+/// As [`dot_u8_i8_vnni`] for two signed operands: `|x| * (y * sign(x))`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn dot_i8_i8_vnni(x: __m256i, y: __m256i) -> __m256i {
+    dot_u8_i8_vnni(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
+}
+
+/// Stamps the legacy kernel for one instruction-set choice: the function name, its target
+/// features, and the unsigned-by-signed and signed-by-signed byte dot products it uses.
+macro_rules! legacy_kernel {
+    ($name:ident, $features:literal, $dot_u:ident, $dot_s:ident) => {
+        /// One weight row of a legacy type against `R` activation rows, whose scales per group
+        /// of eight blocks were converted beforehand ([`act_scales`]: the same for every row).
+        ///
+        /// Works through groups of eight blocks: the f16 scales of a group are converted together
+        /// (F16C), the block minimums times activation sums accumulate as one vector, and each
+        /// weight block is unpacked once for all `R` rows.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $name<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R], sc: [&[[__m256; 2]]; R]) -> [f32; R] {
+            // Bounded by the shortest row: never reads past any slice.
+            let n = a.iter().fold(w.len(), |n, row| n.min(row.len()));
+            let n = sc.iter().fold(n, |n, s| n.min(8 * s.len()));
+            let mut acc0 = [_mm256_setzero_ps(); R];
+            let mut acc1 = [_mm256_setzero_ps(); R];
+            let mut mins = [_mm256_setzero_ps(); R];
+            let mut start = 0;
+            while start < n {
+                let cnt = (n - start).min(8);
+                let wg = &w[start..start + cnt];
+                let (dw, mw) = f16_pairs(gather8(wg, W::scale_bits));
+                let mut scales = [[0f32; 8]; R];
+                for r in 0..R {
+                    let [da, sa] = sc[r][start / 8];
+                    // SAFETY: `scales[r]` is 32 writable bytes; unaligned store.
+                    unsafe { _mm256_storeu_ps(scales[r].as_mut_ptr(), _mm256_mul_ps(dw, da)) };
+                    mins[r] = _mm256_fmadd_ps(mw, sa, mins[r]);
+                }
+                // Two accumulators per row (even and odd blocks): one FMA chain would bound a
+                // single row to one block per FMA latency.
+                for (pair, wp) in wg.chunks(2).enumerate() {
+                    for (j, wb) in wp.iter().enumerate() {
+                        let k = 2 * pair + j;
+                        // SAFETY: this function runs with AVX2 enabled.
+                        let q = unsafe { wb.values() };
+                        for r in 0..R {
+                            let av = load32(W::act_qs(&a[r][start + k]));
+                            let p = if W::SIGNED { $dot_s(q, av) } else { $dot_u(q, av) };
+                            let prod = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scales[r][k]));
+                            if j == 0 {
+                                acc0[r] = _mm256_add_ps(prod, acc0[r]);
+                            } else {
+                                acc1[r] = _mm256_add_ps(prod, acc1[r]);
+                            }
+                        }
+                    }
+                }
+                start += cnt;
+            }
+            let mut out = [0f32; R];
+            for r in 0..R {
+                out[r] = hsum(_mm256_add_ps(_mm256_add_ps(acc0[r], acc1[r]), mins[r]));
+            }
+            out
+        }
+    };
+}
+
+legacy_kernel!(legacy, "avx2,fma,f16c", dot_u8_i8, dot_i8_i8);
+legacy_kernel!(legacy_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", dot_u8_i8_vnni, dot_i8_i8_vnni);
+
+/// Most groups of eight blocks whose activation scales are converted ahead at once (a segment
+/// of 8192 values); longer rows are processed segment by segment.
+const SEGMENT_GROUPS: usize = 32;
+
+/// The activation scales `d` and sums `s` of one activation row, per group of eight blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn act_scales<W: Legacy>(a: &[W::Act], out: &mut [[__m256; 2]; SEGMENT_GROUPS]) -> usize {
+    let mut n = 0;
+    for (o, g) in out.iter_mut().zip(a.chunks(8)) {
+        let (d, s) = f16_pairs(gather8(g, W::act_bits));
+        *o = [d, s];
+        n += 1;
+    }
+    n
+}
+
+/// Stamps the many-rows loop over a legacy kernel: every weight row of `w` against the same
+/// activation rows, inside one target-feature context so the per-row work is inlined (rows of
+/// a small model are only a few dozen blocks: a call per row would cost as much as the row),
+/// with the activation scales converted once per segment rather than once per row.
+macro_rules! legacy_matrix {
+    ($name:ident, $features:literal, $kernel:ident) => {
+        mod $name {
+            use super::*;
+
+            /// Every weight row against `R` activation rows over blocks `s0..s0 + len`.
+            #[allow(clippy::too_many_arguments)]
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn pass<const R: usize, W: Legacy>(
+                w: &[W],
+                blocks: usize,
+                span: std::ops::Range<usize>,
+                act: [&[W::Act]; R],
+                sc: [&[[__m256; 2]]; R],
+                out: &mut [f32],
+                stride: usize,
+                first: bool,
+            ) {
+                for (wr, o) in w.chunks_exact(blocks).zip(out.chunks_mut(stride)) {
+                    let res = $kernel::<R, W>(wr.get(span.clone()).unwrap_or(&[]), act, sc);
+                    for (o, v) in o.iter_mut().zip(res) {
+                        *o = if first { v } else { *o + v };
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) fn run<W: Legacy>(
+                w: &[W],
+                blocks: usize,
+                a: &[W::Act],
+                n_act: usize,
+                out: &mut [f32],
+                stride: usize,
+            ) {
+                let n_act = n_act.min(MAX_ROWS);
+                let stride = stride.max(1);
+                let seg = 8 * SEGMENT_GROUPS;
+                let zero = [_mm256_setzero_ps(); 2];
+                let mut sc = [[zero; SEGMENT_GROUPS]; MAX_ROWS];
+                let mut first = true;
+                let mut s0 = 0;
+                while s0 < blocks {
+                    let len = (blocks - s0).min(seg);
+                    let mut act: [&[W::Act]; MAX_ROWS] = [&[]; MAX_ROWS];
+                    for r in 0..n_act {
+                        act[r] = a.get(r * blocks + s0..r * blocks + s0 + len).unwrap_or(&[]);
+                        act_scales::<W>(act[r], &mut sc[r]);
+                    }
+                    let [sc0, sc1, sc2, sc3] = &sc;
+                    let span = s0..s0 + len;
+                    match n_act {
+                        1 => pass::<1, W>(w, blocks, span, [act[0]], [sc0], out, stride, first),
+                        2 => pass::<2, W>(w, blocks, span, [act[0], act[1]], [sc0, sc1], out, stride, first),
+                        3 => {
+                            pass::<3, W>(w, blocks, span, [act[0], act[1], act[2]], [sc0, sc1, sc2], out, stride, first)
+                        }
+                        4 => pass::<4, W>(w, blocks, span, act, [sc0, sc1, sc2, sc3], out, stride, first),
+                        _ => {}
+                    }
+                    first = false;
+                    s0 += len;
+                }
+            }
+        }
+    };
+}
+
+legacy_matrix!(legacy_matrix_avx2, "avx2,fma,f16c", legacy);
+legacy_matrix!(legacy_matrix_vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", legacy_vnni);
+
+/// [`super::MatDot`] over [`legacy_matrix_avx2`] (or the VNNI one with `VNNI`).
+fn legacy_mat<W: Legacy, const VNNI: bool>(
+    w: &[u8],
+    row_bytes: usize,
+    a: &[u8],
+    n_act: usize,
+    out: &mut [f32],
+    stride: usize,
+) {
     let (Ok(w), Ok(a)) = (bytemuck::try_cast_slice::<u8, W>(w), bytemuck::try_cast_slice::<u8, W::Act>(a)) else {
         return;
     };
-    let n = w.len();
-    if n == 0 {
+    let blocks = row_bytes / std::mem::size_of::<W>();
+    if blocks == 0 {
+        return;
+    }
+    if VNNI {
+        // SAFETY: `VNNI = true` pointers are handed out only by `mat_dot::<true>` and
+        // `rows_dot_vnni`, which the dispatcher calls for a `Kernels` of flavour AVX-512 VNNI,
+        // constructed only after `detected_vnni`.
+        unsafe { legacy_matrix_vnni::run::<W>(w, blocks, a, n_act, out, stride) }
+    } else {
+        // SAFETY: AVX2/FMA/F16C are present, the module invariant (see the header).
+        unsafe { legacy_matrix_avx2::run::<W>(w, blocks, a, n_act, out, stride) }
+    }
+}
+
+/// Many-rows kernels of the AVX2 flavour (`VNNI = false`) or the AVX-512 VNNI one.
+pub(super) fn mat_dot<const VNNI: bool>(ty: GgmlType) -> Option<MatDot> {
+    Some(match ty {
+        GgmlType::Q4_0 => legacy_mat::<BlockQ4_0, VNNI> as MatDot,
+        GgmlType::Q4_1 => legacy_mat::<BlockQ4_1, VNNI>,
+        GgmlType::Q5_0 => legacy_mat::<BlockQ5_0, VNNI>,
+        GgmlType::Q5_1 => legacy_mat::<BlockQ5_1, VNNI>,
+        GgmlType::Q8_0 => legacy_mat::<BlockQ8_0, VNNI>,
+        _ => return None,
+    })
+}
+
+/// [`super::RowsDot`] over the many-rows kernel with one weight row.
+fn legacy_rows<W: Legacy, const VNNI: bool>(w: &[u8], a: &[u8], out: &mut [f32]) {
+    if w.is_empty() {
         out.fill(0.0);
         return;
     }
-    let mut rows = a.chunks_exact(n);
-    let mut row = || rows.next().unwrap_or(&[]);
-    // SAFETY: AVX2/FMA/F16C are present, the module invariant (see the header).
-    unsafe {
-        match out.len() {
-            1 => out.copy_from_slice(&legacy::<1, W>(w, [row()])),
-            2 => out.copy_from_slice(&legacy::<2, W>(w, [row(), row()])),
-            3 => out.copy_from_slice(&legacy::<3, W>(w, [row(), row(), row()])),
-            4 => out.copy_from_slice(&legacy::<4, W>(w, [row(), row(), row(), row()])),
-            _ => {}
-        }
-    }
+    let n = out.len();
+    legacy_mat::<W, VNNI>(w, w.len(), a, n, out, n);
 }
 
 /// `sum_k mins[k] * (activation sum of sub-block k)` for 32-value sub-blocks.
@@ -528,8 +723,9 @@ pub(super) mod vec {
         fn add_assign(acc: &mut [f32], x: &[f32]);
         fn mul_assign(acc: &mut [f32], x: &[f32]);
         fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool);
-        fn attend(
+        fn attend_group(
             q: &[f32],
+            head_dim: usize,
             k_cache: &[f32],
             v_cache: &[f32],
             kv_stride: usize,

@@ -46,6 +46,12 @@ pub const MAX_ROWS: usize = 4;
 /// when they agree.
 pub type RowsDot = fn(w: &[u8], a: &[u8], out: &mut [f32]);
 
+/// For every weight row `i` of `w` (rows of `row_bytes`): `out[i * stride + j] = dot(w_i, a_j)`
+/// for the `n_act` (at most [`MAX_ROWS`]) activation rows in `a`. The many-rows form of
+/// [`RowsDot`]: a flavour provides it where the per-row call would cost as much as the row.
+/// Like [`RowsDot`], it never reads or writes outside its slices.
+pub type MatDot = fn(w: &[u8], row_bytes: usize, a: &[u8], n_act: usize, out: &mut [f32], stride: usize);
+
 /// An instruction set the kernels are written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -86,6 +92,8 @@ impl Flavour {
             Flavour::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Flavour::Avx2 => avx2::detected(),
+            #[cfg(target_arch = "x86_64")]
+            Flavour::Avx512Vnni => avx2::detected_vnni(),
             #[cfg(target_arch = "aarch64")]
             Flavour::Neon => std::arch::is_aarch64_feature_detected!("neon"),
             #[cfg(target_arch = "aarch64")]
@@ -160,6 +168,8 @@ impl Kernels {
         let own = match self.flavour {
             #[cfg(target_arch = "x86_64")]
             Flavour::Avx2 => avx2::rows_dot(weight_ty),
+            #[cfg(target_arch = "x86_64")]
+            Flavour::Avx512Vnni => avx2::rows_dot_vnni(weight_ty),
             #[cfg(target_arch = "aarch64")]
             Flavour::Neon => neon::rows_dot(weight_ty, false),
             #[cfg(target_arch = "aarch64")]
@@ -169,6 +179,42 @@ impl Kernels {
             _ => None,
         };
         own.or_else(|| scalar_rows_dot(weight_ty))
+    }
+
+    /// For every weight row `i` of `w`: `out[i * stride + j] = dot(w_i, a_j)`, `j < n_act`, by
+    /// the flavour's many-rows kernel where it has one, else row by row. Lengths as checked by
+    /// [`check_rows`] for one row; `out` must reach `(rows - 1) * stride + n_act`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mat_rows(
+        &self,
+        weight_ty: GgmlType,
+        dot: RowsDot,
+        w: &[u8],
+        row_bytes: usize,
+        a: &[u8],
+        n_act: usize,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let own: Option<MatDot> = match self.flavour {
+            #[cfg(target_arch = "x86_64")]
+            Flavour::Avx2 => avx2::mat_dot::<false>(weight_ty),
+            #[cfg(target_arch = "x86_64")]
+            Flavour::Avx512Vnni => avx2::mat_dot::<true>(weight_ty),
+            _ => {
+                let _ = weight_ty; // only the x86 flavours have many-rows kernels
+                None
+            }
+        };
+        match own {
+            Some(mat) => mat(w, row_bytes, a, n_act, out, stride),
+            None => {
+                for (wr, o) in w.chunks_exact(row_bytes.max(1)).zip(out.chunks_mut(stride.max(1))) {
+                    let n = n_act.min(o.len());
+                    dot(wr, a, &mut o[..n]);
+                }
+            }
+        }
     }
 
     /// `out[j] = dot(w, a_j)` for the `out.len()` activation rows in `a` (at most [`MAX_ROWS`]),
@@ -223,17 +269,18 @@ row_ops! {
     fn mul_assign(acc: &mut [f32], x: &[f32]) => crate::ops::mul_assign;
     /// Rotates the pairs of one head (RoPE; NeoX pairs halves, normal pairs neighbours).
     fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) => crate::ops::rope_head;
-    /// One query head's attention over a KV cache (see [`crate::ops::attend`]).
-    fn attend(
-        q: &[f32],
-        k_cache: &[f32],
+    /// Attention of the heads of one grouped-query group (see [`crate::ops::attend_group`]).
+    fn attend_group(
+            q: &[f32],
+            head_dim: usize,
+            k_cache: &[f32],
         v_cache: &[f32],
         kv_stride: usize,
         kv_offset: usize,
         n_past: usize,
         scores: &mut [f32],
         out: &mut [f32]
-    ) => crate::ops::attend;
+    ) => crate::ops::attend_group;
     /// Quantizes activations into the type `weight_ty` is dotted with (bit-identical in every
     /// flavour).
     fn quantize_activations(weight_ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError>
@@ -245,7 +292,7 @@ row_ops! {
 pub fn check_rows(weight_ty: GgmlType, w_len: usize, a_len: usize, rows: usize) -> Result<(), QuantError> {
     let act = weight_ty.vec_dot_type().ok_or(QuantError::Unsupported { op: "vec_dot", ty: weight_ty })?;
     let (wb, ab) = (weight_ty.block_bytes(), act.block_bytes());
-    if wb == 0 || w_len % wb != 0 {
+    if wb == 0 || !w_len.is_multiple_of(wb) {
         return Err(QuantError::ByteLength {
             op: "vec_dot",
             ty: weight_ty,
@@ -257,7 +304,7 @@ pub fn check_rows(weight_ty: GgmlType, w_len: usize, a_len: usize, rows: usize) 
     let n_values = w_len / wb * weight_ty.block_elems();
     let per_row = n_values / act.block_elems() * ab;
     let expected = per_row.saturating_mul(rows);
-    if rows > MAX_ROWS || n_values % act.block_elems() != 0 || a_len != expected {
+    if rows > MAX_ROWS || !n_values.is_multiple_of(act.block_elems()) || a_len != expected {
         return Err(QuantError::ByteLength { op: "vec_dot", ty: act, what: "activations", got: a_len, expected });
     }
     Ok(())

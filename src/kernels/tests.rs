@@ -336,17 +336,19 @@ fn row_operations_of_every_flavour_match_the_scalar_references() {
                 assert_eq!(a, b, "{} quantize for Q4_K", k.flavour());
             }
         }
-        // Attention: several heads of a grouped cache, every prefix length.
+        // Attention: groups of 1 to 4 heads over a grouped cache, every prefix length.
         let (hd, stride, n_ctx) = (64, 192, 40);
         let kc = values(&mut rng, n_ctx * stride);
         let vc = values(&mut rng, n_ctx * stride);
-        let q: Vec<f32> = values(&mut rng, hd).iter().map(|v| v * 0.1).collect();
-        for n_past in 1..=n_ctx {
-            let (mut sa, mut sb) = (vec![0f32; n_ctx], vec![0f32; n_ctx]);
-            let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
-            k.attend(&q, &kc, &vc, stride, 64, n_past, &mut sa, &mut a);
-            s.attend(&q, &kc, &vc, stride, 64, n_past, &mut sb, &mut b);
-            close("attend", k, &a, &b, 1e-4, 1e-5);
+        for heads in 1..=4 {
+            let q: Vec<f32> = values(&mut rng, heads * hd).iter().map(|v| v * 0.1).collect();
+            for n_past in 1..=n_ctx {
+                let (mut sa, mut sb) = (vec![0f32; heads * n_ctx], vec![0f32; heads * n_ctx]);
+                let (mut a, mut b) = (vec![0f32; heads * hd], vec![0f32; heads * hd]);
+                k.attend_group(&q, hd, &kc, &vc, stride, 64, n_past, &mut sa, &mut a);
+                s.attend_group(&q, hd, &kc, &vc, stride, 64, n_past, &mut sb, &mut b);
+                close("attend_group", k, &a, &b, 1e-4, 1e-5);
+            }
         }
     }
 }

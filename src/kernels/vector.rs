@@ -165,12 +165,14 @@ pub(crate) fn rope_head(head: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) 
     }
 }
 
-/// Attention of one query head over positions `0..n_past` of a KV cache (see
-/// [`crate::ops::attend`], the reference).
+/// Attention of the query heads of one grouped-query group over positions `0..n_past` of a
+/// KV cache (see [`crate::ops::attend_group`], the reference): each key and value row is read
+/// once for all the heads of the group.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn attend(
+pub(crate) fn attend_group(
     q: &[f32],
+    head_dim: usize,
     k_cache: &[f32],
     v_cache: &[f32],
     kv_stride: usize,
@@ -179,21 +181,35 @@ pub(crate) fn attend(
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let head_dim = q.len();
+    let head_dim = head_dim.max(1);
+    let heads = (q.len() / head_dim).min(out.len() / head_dim);
+    let n_past = n_past.min(scores.len() / heads.max(1));
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let n_past = n_past.min(scores.len());
-    for (p, s) in scores[..n_past].iter_mut().enumerate() {
-        let k = k_cache.get(p * kv_stride + kv_offset..p * kv_stride + kv_offset + head_dim).unwrap_or(&[]);
-        *s = dot(q, k) * scale;
-    }
-    softmax(&mut scores[..n_past]);
-    out.fill(0.0);
-    for (p, &s) in scores[..n_past].iter().enumerate() {
-        let v = v_cache.get(p * kv_stride + kv_offset..p * kv_stride + kv_offset + head_dim).unwrap_or(&[]);
-        for (o, &b) in out.iter_mut().zip(v) {
-            *o += s * b;
+    for p in 0..n_past {
+        let k = kv_row(k_cache, p * kv_stride + kv_offset, head_dim);
+        for (h, qh) in q.chunks_exact(head_dim).take(heads).enumerate() {
+            scores[h * n_past + p] = dot(qh, k) * scale;
         }
     }
+    for s in scores[..heads * n_past].chunks_exact_mut(n_past.max(1)) {
+        softmax(s);
+    }
+    out.fill(0.0);
+    for p in 0..n_past {
+        let v = kv_row(v_cache, p * kv_stride + kv_offset, head_dim);
+        for (h, o) in out.chunks_exact_mut(head_dim).take(heads).enumerate() {
+            let s = scores[h * n_past + p];
+            for (o, &b) in o.iter_mut().zip(v) {
+                *o += s * b;
+            }
+        }
+    }
+}
+
+/// `len` values of a cache from `start`, or nothing if they are not all there.
+#[inline(always)]
+fn kv_row(cache: &[f32], start: usize, len: usize) -> &[f32] {
+    cache.get(start..start + len).unwrap_or(&[])
 }
 
 /// Quantizes activations for `weight_ty` (the reference quantizers, bit for bit).

@@ -149,7 +149,7 @@ impl<'m> Session<'m> {
                 proj: vec![0.0; b * e],
                 gate: vec![0.0; b * ff],
                 up: vec![0.0; b * ff],
-                scores: vec![0.0; opts.threads * opts.n_ctx],
+                scores: vec![0.0; opts.threads * (c.n_head / c.n_head_kv) * opts.n_ctx],
                 xq: vec![0; b * max_act],
                 tmp: vec![0.0; if b > 1 { b * max_rows } else { 0 }],
             },
@@ -260,14 +260,15 @@ impl<'m> Session<'m> {
                 k_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.k[i * kv..(i + 1) * kv]);
                 v_cache[pos * kv..(pos + 1) * kv].copy_from_slice(&s.v[i * kv..(i + 1) * kv]);
             }
-            // One task per (token, head); each thread has its own row of scores.
+            // One task per (token, KV group): the group's query heads are adjacent in `q` and
+            // in `attn`, and read their KV head once. Each thread has its own scores.
             let (k_cache, v_cache, q, n_past0) = (&*k_cache, &*v_cache, &s.q, self.n_past);
-            let n_ctx = self.opts.n_ctx;
-            mm.pool.for_chunks(&mut s.attn[..t * q_dim], hd, &mut s.scores, n_ctx, |task, out, scores| {
-                let (i, h) = (task / c.n_head, task % c.n_head);
+            let per_thread = group * self.opts.n_ctx;
+            mm.pool.for_chunks(&mut s.attn[..t * q_dim], group * hd, &mut s.scores, per_thread, |task, out, scores| {
+                let (i, g) = (task / c.n_head_kv, task % c.n_head_kv);
                 let n_past = n_past0 + i + 1; // causal: a token sees itself and what precedes it
-                let q = &q[i * q_dim + h * hd..][..hd];
-                k.attend(q, k_cache, v_cache, kv, (h / group) * hd, n_past, scores, out);
+                let q = &q[i * q_dim + g * group * hd..][..group * hd];
+                k.attend_group(q, hd, k_cache, v_cache, kv, g * hd, n_past, scores, out);
             });
             mm.project(&s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
             k.add_assign(&mut s.x[..t * e], &s.proj[..t * e]);

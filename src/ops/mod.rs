@@ -101,10 +101,8 @@ pub fn matmul(
     };
     if t == 1 {
         pool.for_chunks(&mut out[..w.rows], chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
-            let rows = weights[ci * chunk_rows * wrb..].chunks_exact(wrb);
-            for (o, wrow) in o.iter_mut().zip(rows) {
-                dot(wrow, &xq[..rb], std::slice::from_mut(o));
-            }
+            let rows = &weights[ci * chunk_rows * wrb..][..o.len() * wrb];
+            k.mat_rows(w.ty, dot, rows, wrb, &xq[..rb], 1, o, 1);
         });
         return Ok(());
     }
@@ -112,12 +110,10 @@ pub fn matmul(
     pool.for_chunks(&mut tmp[..t * w.rows], chunk_rows * t, &mut [0u8; 0], 0, |ci, o, _| {
         let first = ci * chunk_rows;
         for (ti, tile) in o.chunks_mut(ROW_TILE * t).enumerate() {
-            let tile_rows = weights[(first + ti * ROW_TILE) * wrb..].chunks_exact(wrb);
+            let tile_rows = &weights[(first + ti * ROW_TILE) * wrb..][..tile.len() / t * wrb];
             for (g, acts) in xq.chunks(kernels::MAX_ROWS * rb).enumerate() {
                 let n = acts.len() / rb;
-                for (orow, wrow) in tile.chunks_mut(t).zip(tile_rows.clone()) {
-                    dot(wrow, acts, &mut orow[g * kernels::MAX_ROWS..g * kernels::MAX_ROWS + n]);
-                }
+                k.mat_rows(w.ty, dot, tile_rows, wrb, acts, n, &mut tile[g * kernels::MAX_ROWS..], t);
             }
         }
     });
@@ -272,6 +268,27 @@ impl RopeTable {
         for head in x.chunks_exact_mut(head_dim) {
             k.rope_head(head, cos, sin, layout == RopeLayout::Neox);
         }
+    }
+}
+
+/// Attention of the query heads in `q` (`q.len() / head_dim` of them, all reading the same KV
+/// head, as the heads of one grouped-query group do), each by [`attend`]. `scores` holds
+/// `n_past` slots per head.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_group(
+    q: &[f32],
+    head_dim: usize,
+    k_cache: &[f32],
+    v_cache: &[f32],
+    kv_stride: usize,
+    kv_offset: usize,
+    n_past: usize,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let per = n_past.max(1);
+    for ((q, o), s) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)).zip(scores.chunks_exact_mut(per)) {
+        attend(q, k_cache, v_cache, kv_stride, kv_offset, n_past, s, o);
     }
 }
 

@@ -46,7 +46,7 @@ pub trait QuantizeBlock: Block {
 /// Views bytes as a slice of blocks. Fails only when the length is not a whole number of blocks.
 pub fn as_blocks<'a, B: Block>(bytes: &'a [u8], op: &'static str) -> Result<&'a [B], QuantError> {
     let size = std::mem::size_of::<B>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(QuantError::ByteLength {
             op,
             ty: B::TYPE,
@@ -62,7 +62,7 @@ pub fn as_blocks<'a, B: Block>(bytes: &'a [u8], op: &'static str) -> Result<&'a 
 
 fn as_blocks_mut<'a, B: Block>(bytes: &'a mut [u8], op: &'static str) -> Result<&'a mut [B], QuantError> {
     let size = std::mem::size_of::<B>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(QuantError::ByteLength {
             op,
             ty: B::TYPE,
@@ -100,7 +100,7 @@ pub(crate) fn quantize_blocks<B: Block>(
     out: &mut [u8],
     f: impl Fn(&[f32]) -> B,
 ) -> Result<(), QuantError> {
-    if src.len() % B::ELEMS != 0 {
+    if !src.len().is_multiple_of(B::ELEMS) {
         return Err(QuantError::NotBlockMultiple { op, ty: B::TYPE, len: src.len(), block: B::ELEMS });
     }
     let expected = src.len() / B::ELEMS * std::mem::size_of::<B>();
@@ -235,7 +235,14 @@ pub(crate) fn f16_bytes(x: f32) -> [u8; 2] {
 /// C's `roundf`: halfway cases away from zero (what ggml's Q8_0/Q8_1 quantizers use).
 #[inline(always)]
 pub(crate) fn round_away(x: f32) -> f32 {
-    x.round()
+    // `x - trunc(x)` is exact, so this is `roundf` exactly, written branch-free (truncation and
+    // a select) so that loops over it vectorise instead of calling libm per element.
+    let t = x.trunc();
+    if (x - t).abs() >= 0.5 {
+        t + 1f32.copysign(x)
+    } else {
+        t
+    }
 }
 
 #[cfg(test)]
@@ -285,5 +292,16 @@ mod tests {
         assert_eq!(round_away(2.5), 3.0);
         assert_eq!(round_away(-2.5), -3.0);
         assert_eq!(round_away(1.4999999), 1.0);
+        assert_eq!(round_away(0.49999997), 0.0);
+        assert!(round_away(f32::NAN).is_nan());
+        assert_eq!(round_away(f32::INFINITY), f32::INFINITY);
+        // Against std's `round` (C `roundf`) on a dense sweep and on every half-integer region.
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            for v in [x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits().saturating_sub(1))] {
+                assert_eq!(round_away(v).to_bits(), v.round().to_bits(), "{v}");
+            }
+            x += 0.03125;
+        }
     }
 }
