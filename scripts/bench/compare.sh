@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
-# ruvllm and llama.cpp side by side on this machine, in one sitting: builds ruvllm in release, then
-# alternates ROUNDS times (default 3)
-#   ./target/release/ruvllm bench --model MODEL --prompt-tokens 128 --gen-tokens 64 --threads N
-#   node scripts/bench/llamacpp_bench.mjs --model MODEL --threads N
-# and prints both tables and the ratios ruvllm / llama.cpp of the medians.
+# ruvllm and llama.cpp side by side on this machine, in one sitting (what `npm run bench` runs).
 #
-#   bash scripts/bench/compare.sh [THREADS]        (default 1; ROUNDS=5 bash ... for more rounds)
+#   bash scripts/bench/compare.sh                 # default model + its Q8_0 and Q4_K, 1 and 2 threads
+#   MODELS="q4_1" THREADS="1" ROUNDS=5 bash scripts/bench/compare.sh
 #
-# Each ruvllm row is one process (one prefill of 128 tokens, then 64 greedy decode steps; one
-# untimed warm-up process runs first). Each llama.cpp row is one process: a warm-up run, then the
-# median of 3 runs (see llamacpp_bench.mjs). llama.cpp is the prebuilt CPU binary of the npm
-# package @node-llama-cpp/linux-x64 3.22.1, installed for the oracle in
-# scripts/oracle/llamacpp/node_modules (installed here if missing; nothing is built or downloaded
-# from anywhere but the npm registry). Same model file, same token ids, one thread each by default.
+# For every model (the default Q4_1 model, and its Q8_0 and Q4_K requantizations made by
+# `ruvllm quantize`, cached in models/) and every thread count, it alternates ROUNDS times
+# (default 3)
+#   ./target/release/ruvllm bench --model M --prompt-tokens 256 --gen-tokens 128 --threads N
+#   node scripts/bench/llamacpp_bench.mjs --model M --prompt-tokens 256 --gen-tokens 128 --threads N
+# and prints, per configuration, the medians of prefill t/s, decode t/s and peak RSS, the ratios
+# ruvllm / llama.cpp, and the decode bandwidth reached (model file bytes x decode t/s) against
+# the machine's memory read bandwidth measured first by `ruvllm bench-kernels --memory-only`.
+#
+# Each ruvllm row is one process: a 256-token prompt in one batch, then 128 greedy decode steps.
+# Each llama.cpp row is one process: a warm-up run, then the median of 3 runs (see
+# llamacpp_bench.mjs; llama.cpp's RSS is that of the node process hosting it). llama.cpp is the
+# prebuilt CPU binary of the npm package @node-llama-cpp/linux-x64 3.22.1 installed for the
+# oracle in scripts/oracle/llamacpp/node_modules (installed here if missing; nothing is built or
+# downloaded from anywhere but the npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 
-THREADS="${1:-${THREADS:-1}}"
+THREADS_LIST="${THREADS:-1 2}"
+MODELS_LIST="${MODELS:-q4_1 q8_0 q4_k}"
 ROUNDS="${ROUNDS:-3}"
-PROMPT_TOKENS=128
-GEN_TOKENS=64
+PROMPT_TOKENS=256
+GEN_TOKENS=128
 start=$(date +%s)
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -31,67 +38,81 @@ if [ ! -f $oracle/node_modules/node-llama-cpp/package.json ] || [ ! -d $oracle/n
   (cd $oracle && npm install --omit=optional --ignore-scripts --no-audit --no-fund >&2)
 fi
 
-MODEL="$(python3 scripts/fetch_model.py)"
+DEFAULT_MODEL="$(python3 scripts/fetch_model.py)"
 cargo build --release >&2
 RUVLLM=./target/release/ruvllm
+
+model_path() {
+  case "$1" in
+    q4_1) echo "$DEFAULT_MODEL" ;;
+    q8_0|q4_k)
+      local f
+      f="$(dirname "$DEFAULT_MODEL")/SmolLM2-135M-Instruct.ruvllm-$1.gguf"
+      if [ ! -f "$f" ]; then
+        echo "requantizing the default model to $1 -> $f" >&2
+        "$RUVLLM" quantize "$DEFAULT_MODEL" "$f.tmp" "$1" >&2 && mv "$f.tmp" "$f"
+      fi
+      echo "$f" ;;
+    *) echo "unknown model '$1' (q4_1, q8_0, q4_k)" >&2; exit 2 ;;
+  esac
+}
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-ruv_cmd=("$RUVLLM" bench --model "$MODEL" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS --threads "$THREADS")
-llama_cmd=(node scripts/bench/llamacpp_bench.mjs --model "$MODEL" --threads "$THREADS" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS)
+"$RUVLLM" bench-kernels --memory-only | tee "$tmp/membw" >&2
 
-echo "warm-up: ruvllm bench (not counted)" >&2
-"${ruv_cmd[@]}" >/dev/null
-for r in $(seq 1 "$ROUNDS"); do
-  echo "round $r/$ROUNDS: ruvllm" >&2
-  "${ruv_cmd[@]}" >"$tmp/ruvllm.$r"
-  echo "round $r/$ROUNDS: llama.cpp" >&2
-  "${llama_cmd[@]}" >"$tmp/llama.$r" 2>"$tmp/llama.$r.err"
-  sed 's/^/  /' "$tmp/llama.$r.err" >&2
+configs=()
+for m in $MODELS_LIST; do
+  path="$(model_path "$m")"
+  for th in $THREADS_LIST; do
+    id="$m.$th"
+    configs+=("$id")
+    echo "$path" >"$tmp/$id.model"
+    ruv_cmd=("$RUVLLM" bench --model "$path" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS --threads "$th")
+    llama_cmd=(node scripts/bench/llamacpp_bench.mjs --model "$path" --threads "$th" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS)
+    echo "== $m, $th thread(s): warm-up (not counted)" >&2
+    "${ruv_cmd[@]}" >/dev/null
+    for r in $(seq 1 "$ROUNDS"); do
+      echo "   round $r/$ROUNDS: ruvllm, then llama.cpp" >&2
+      "${ruv_cmd[@]}" >"$tmp/$id.ruvllm.$r"
+      "${llama_cmd[@]}" >"$tmp/$id.llama.$r" 2>"$tmp/$id.llama.$r.err"
+    done
+  done
 done
 
-python3 - "$tmp" "$ROUNDS" <<'EOF'
-import re, statistics, sys
-tmp, rounds = sys.argv[1], int(sys.argv[2])
+python3 - "$tmp" "$ROUNDS" "${configs[@]}" <<'EOF'
+import os, re, statistics, sys
+tmp, rounds, configs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+membw = float(re.search(r"read ([\d.]+) GB/s", open(f"{tmp}/membw").read()).group(1))
 
-def table(path):
+def row(path):
     lines = [l.strip() for l in open(path) if l.strip().startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
-    row = [c.strip() for c in lines[2].strip("|").split("|")]
-    num = lambda col: float(re.match(r"[\d.]+", row[head.index(col)]).group())
-    return lines[0], lines[1], lines[2], num("prefill t/s"), num("decode t/s")
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    num = lambda col: float(re.match(r"[\d.]+", cells[head.index(col)]).group())
+    extra = cells[head.index("kernels")] if "kernels" in head else ""
+    return num("prefill t/s"), num("decode t/s"), num("peak RSS"), extra
 
-def show(name, results):
-    print(f"### {name}\n")
-    print(results[0][0]); print(results[0][1])
-    for r in results: print(r[2])
-    print()
-
-ruv = [table(f"{tmp}/ruvllm.{r}") for r in range(1, rounds + 1)]
-lla = [table(f"{tmp}/llama.{r}") for r in range(1, rounds + 1)]
-show(f"ruvllm bench ({rounds} processes, one run each)", ruv)
-show(f"llama.cpp ({rounds} processes, each the median of 3 runs after a warm-up)", lla)
-native = []
-for r in range(1, rounds + 1):
-    m = re.search(r"own counters: prefill ([\d.]+) t/s, decode ([\d.]+) t/s", open(f"{tmp}/llama.{r}.err").read())
-    if m: native.append((float(m.group(1)), float(m.group(2))))
-
-print(f"### ruvllm / llama.cpp (medians of the {rounds} rows)\n")
-print("| measure | ruvllm | llama.cpp | ruvllm / llama.cpp |")
-print("|---|---|---|---|")
-for i, name in ((3, "prefill t/s"), (4, "decode t/s")):
-    a = statistics.median(r[i] for r in ruv)
-    b = statistics.median(r[i] for r in lla)
-    print(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
-if native:
-    p = statistics.median(x[0] for x in native)
-    d = statistics.median(x[1] for x in native)
-    print(f"\n(llama.cpp's own counters, llama_perf_context, which leave out node-llama-cpp's per-call work"
-          f" and sampling: prefill {p:.1f} t/s, decode {d:.1f} t/s)")
+print("| model | threads | ruvllm prefill t/s | llama.cpp prefill t/s | ratio | ruvllm decode t/s | llama.cpp decode t/s | ratio | ruvllm RSS MB | llama.cpp RSS MB | ratio | ruvllm decode GB/s (% of read bw) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+kernels = set()
+for c in configs:
+    m, th = c.split(".")
+    ruv = [row(f"{tmp}/{c}.ruvllm.{r}") for r in range(1, rounds + 1)]
+    lla = [row(f"{tmp}/{c}.llama.{r}") for r in range(1, rounds + 1)]
+    kernels.update(x[3] for x in ruv)
+    med = lambda rows, i: statistics.median(x[i] for x in rows)
+    rp, lp, rd, ld, rr, lr = med(ruv, 0), med(lla, 0), med(ruv, 1), med(lla, 1), med(ruv, 2), med(lla, 2)
+    size = os.path.getsize(open(f"{tmp}/{c}.model").read().strip())
+    gbs = size * rd / 1e9
+    print(f"| {m} | {th} | {rp:.1f} | {lp:.1f} | {rp / lp:.2f} | {rd:.1f} | {ld:.1f} | {rd / ld:.2f} | {rr:.0f} | {lr:.0f} | {rr / lr:.2f} | {gbs:.1f} ({100 * gbs / membw:.0f} %) |")
+print()
+print(f"Medians of {rounds} alternating rounds; prompt 256 tokens, 128 decoded; ruvllm kernels: {', '.join(sorted(kernels))};"
+      f" memory read bandwidth {membw:.1f} GB/s (1 thread, 512 MiB buffer).")
 EOF
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+local changes')"
 echo
-echo "$cpu, $(nproc) cores, $THREADS thread(s), ruvllm $commit, model $(basename "$MODEL"), load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(( $(date +%s) - start )) s"
+echo "$cpu, $(nproc) cores, ruvllm $commit, llama.cpp via node-llama-cpp 3.22.1, load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end, $(( $(date +%s) - start )) s"

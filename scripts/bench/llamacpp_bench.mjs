@@ -19,7 +19,8 @@
 // llama.cpp's own counters (llama_perf_context) are printed on stderr as a cross-check.
 //
 // stdout: a markdown table, one row:
-//   | llama.cpp (node-llama-cpp 3.22.1) | threads | prefill t/s | decode t/s |
+//   | llama.cpp (node-llama-cpp 3.22.1) | threads | prefill t/s | decode t/s | peak RSS |
+// (peak RSS of the node process running llama.cpp, model and KV cache included).
 
 process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
 
@@ -174,9 +175,12 @@ console.error(
         ` llama.cpp's own counters: prefill ${med("nativePrefill")} t/s, decode ${med("nativeDecode")} t/s`,
 );
 
-console.log("| engine | threads | prefill t/s | decode t/s |");
-console.log("|---|---|---|---|");
+// Peak resident memory of this whole process (node + llama.cpp + the model), as `ruvllm bench`
+// reports its own: Linux's maxRSS is in KiB.
+const peakRssMb = process.resourceUsage().maxRSS / 1024;
+console.log("| engine | threads | prefill t/s | decode t/s | peak RSS |");
+console.log("|---|---|---|---|---|");
 console.log(
     `| llama.cpp (node-llama-cpp ${nlcVersion}) | ${THREADS} | ${median(runs.map((x) => x.prefill)).toFixed(1)} (${N_PROMPT} tokens) | ` +
-        `${median(runs.map((x) => x.decode)).toFixed(1)} (${N_GEN} tokens) |`,
+        `${median(runs.map((x) => x.decode)).toFixed(1)} (${N_GEN} tokens) | ${peakRssMb.toFixed(0)} MB |`,
 );

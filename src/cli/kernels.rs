@@ -38,7 +38,7 @@ fn time_best(min: Duration, mut f: impl FnMut()) -> f64 {
 
 /// Read bandwidth: sums a buffer of `mb` MiB (larger than any cache) as u64s; and copy
 /// bandwidth of the same buffer. GB/s of bytes read.
-pub(super) fn memory_bandwidth(mb: usize) -> (f64, f64) {
+fn memory_bandwidth(mb: usize) -> (f64, f64) {
     let n = mb * (1 << 20) / 8;
     let src: Vec<u64> = (0..n as u64).collect();
     let mut dst = vec![0u64; n];
@@ -59,9 +59,12 @@ pub(super) fn memory_bandwidth(mb: usize) -> (f64, f64) {
     (bytes / read / 1e9, bytes / copy / 1e9)
 }
 
-pub(super) fn run(weights_kb: usize, out: &mut dyn Write) -> Result<(), CliError> {
+pub(super) fn run(weights_kb: usize, memory_only: bool, out: &mut dyn Write) -> Result<(), CliError> {
     let (read, copy) = memory_bandwidth(512);
     writeln!(out, "memory bandwidth (512 MiB buffer, 1 thread): read {read:.1} GB/s, copy {copy:.1} GB/s")?;
+    if memory_only {
+        return Ok(());
+    }
     writeln!(out)?;
     writeln!(out, "matrix x vector (1 activation row) and x {MAX_ROWS} rows, {weights_kb} KiB of weights, 1 thread:")?;
     writeln!(out)?;

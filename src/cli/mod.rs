@@ -73,6 +73,9 @@ enum Command {
         /// memory).
         #[arg(long, default_value_t = 256)]
         weights_kb: usize,
+        /// Only measure the memory bandwidth.
+        #[arg(long)]
+        memory_only: bool,
     },
     /// Requantize a model to another weight type (as llama-quantize; K types fall back to
     /// Q5_0/Q8_0 for rows that are not whole 256-value super-blocks).
@@ -138,7 +141,9 @@ pub fn main() -> i32 {
         Command::Bench { model, prompt_tokens, gen_tokens } => {
             generate::bench(&model, prompt_tokens, gen_tokens, &mut out)
         }
-        Command::BenchKernels { weights_kb } => kernels::run(weights_kb.clamp(1, 1 << 20), &mut out),
+        Command::BenchKernels { weights_kb, memory_only } => {
+            kernels::run(weights_kb.clamp(1, 1 << 20), memory_only, &mut out)
+        }
         Command::Quantize { input, output, ty } => quantize::run(&input, &output, &ty, &mut out),
         Command::Perplexity { model, file } => generate::perplexity(&model, &file, model.ctx_or(512), &mut out),
     }
