@@ -130,16 +130,20 @@ fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
     Ok(Loaded { model: Model::load(file)?, tokenizer })
 }
 
-fn summary(c: &crate::generate::Completion) -> String {
+fn summary(c: &crate::generate::Completion, opts: &SessionOptions) -> String {
     let u = &c.usage;
     format!(
-        "ruvllm: {} prompt tokens ({} evaluated) at {:.1} t/s, {} generated at {:.1} t/s, finish: {:?}",
+        "ruvllm: {} prompt tokens ({} evaluated) at {:.1} t/s, {} generated at {:.1} t/s, finish: {:?} \
+         ({} kernels, {} thread{})",
         u.prompt_tokens,
         u.prompt_evaluated,
         u.prefill_tokens_per_s(),
         u.generated_tokens,
         u.decode_tokens_per_s(),
-        c.finish_reason
+        c.finish_reason,
+        opts.kernels.flavour(),
+        opts.threads,
+        if opts.threads == 1 { "" } else { "s" }
     )
 }
 
@@ -189,7 +193,8 @@ fn stream(
         return Err(e.into());
     }
     writeln!(out)?;
-    eprintln!("{}", summary(&completion));
+    out.flush()?;
+    eprintln!("{}", summary(&completion, gen.session().options()));
     Ok(completion)
 }
 

@@ -91,6 +91,8 @@ struct Scratch {
     xq: Vec<u8>,
     /// A batched matmul's `[row][token]` results before they are transposed.
     tmp: Vec<f32>,
+    /// A decode step's fused projections (Q, K, V; gate, up) before they are split.
+    fused: Vec<f32>,
 }
 
 /// The state of one sequence being evaluated: KV cache, position, scratch, last logits.
@@ -152,6 +154,15 @@ impl<'m> Session<'m> {
                 scores: vec![0.0; opts.threads * (c.n_head / c.n_head_kv) * opts.n_ctx],
                 xq: vec![0; b * max_act],
                 tmp: vec![0.0; if b > 1 { b * max_rows } else { 0 }],
+                fused: vec![
+                    0.0;
+                    model
+                        .layers
+                        .iter()
+                        .map(|l| (l.wq.rows + l.wk.rows + l.wv.rows).max(l.gate.rows + l.up.rows))
+                        .max()
+                        .unwrap_or(0)
+                ],
             },
             logits: vec![0.0; c.n_vocab],
             pool: ThreadPool::new(opts.threads)?,
@@ -238,7 +249,7 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         let pool = &mut self.pool;
         let k = &self.opts.kernels;
-        let mut mm = Matmul { k, pool, bytes, tmp: &mut s.tmp };
+        let mut mm = Matmul { k, pool, bytes, tmp: &mut s.tmp, fused: &mut s.fused };
 
         for (i, &tok) in tokens.iter().enumerate() {
             ops::embed_row(&m.tok_embd, bytes, tok as usize, &mut s.x[i * e..(i + 1) * e])?;
@@ -304,12 +315,32 @@ struct Matmul<'a> {
     pool: &'a mut ThreadPool,
     bytes: &'a [u8],
     tmp: &'a mut [f32],
+    fused: &'a mut [f32],
 }
 
 impl Matmul<'_> {
     /// Multiplies `t` rows of `input` by each linear (all with the same input width),
     /// quantizing the input once per activation type.
+    /// A single token's projections that share an activation type run as one fused region.
     fn project(&mut self, input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
+        let fusable = t == 1
+            && (2..=4).contains(&outs.len())
+            && outs.iter().all(|(w, _)| w.act_type() == outs[0].0.act_type() && w.cols == outs[0].0.cols)
+            && outs.iter().map(|(w, _)| w.rows).sum::<usize>() <= self.fused.len();
+        if fusable {
+            ops::quantize_rows(self.k, outs[0].0, input, 1, xq)?;
+            let mut ws = [outs[0].0; 4];
+            for (d, (w, _)) in ws.iter_mut().zip(outs.iter()) {
+                *d = w;
+            }
+            ops::matvec_fused(self.k, self.pool, &ws[..outs.len()], self.bytes, xq, self.fused)?;
+            let mut at = 0;
+            for (w, out) in outs.iter_mut() {
+                out[..w.rows].copy_from_slice(&self.fused[at..at + w.rows]);
+                at += w.rows;
+            }
+            return Ok(());
+        }
         let mut quantized_as = None;
         for (w, out) in outs.iter_mut() {
             if quantized_as != Some(w.act_type()) {

@@ -125,6 +125,61 @@ pub fn matmul(
     Ok(())
 }
 
+/// One decode step's matrix × vector for several linears that read the same input (the Q, K and V
+/// projections; gate and up), as one parallel region: their rows are concatenated into `out`
+/// (at least the sum of their row counts) and split between the threads together, so a token
+/// pays one fork-join instead of one per linear. `xq` is the input quantized for their (common)
+/// activation type.
+pub fn matvec_fused(
+    k: &Kernels,
+    pool: &mut ThreadPool,
+    ws: &[&Linear],
+    file: &[u8],
+    xq: &[u8],
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let total: usize = ws.iter().map(|w| w.rows).sum();
+    let mut dots = [None; 4];
+    if ws.len() > dots.len() || ws.is_empty() {
+        return Err(QuantError::Unsupported { op: "matvec_fused", ty: ws.first().map_or(GgmlType::F32, |w| w.ty) });
+    }
+    for (d, w) in dots.iter_mut().zip(ws) {
+        *d = Some(k.rows_dot(w.ty).ok_or(QuantError::Unsupported { op: "vec_dot", ty: w.ty })?);
+        kernels::check_rows(w.ty, w.row_bytes, w.act_row_bytes(), 1)?;
+        if w.act_row_bytes() != ws[0].act_row_bytes() || w.act_type() != ws[0].act_type() {
+            return Err(QuantError::Unsupported { op: "matvec_fused (mixed activation types)", ty: w.ty });
+        }
+    }
+    let rb = ws[0].act_row_bytes();
+    if xq.len() < rb || out.len() < total {
+        return Err(QuantError::ByteLength {
+            op: "matvec_fused",
+            ty: ws[0].act_type(),
+            what: "activations or output",
+            got: xq.len().min(out.len()),
+            expected: rb.max(total),
+        });
+    }
+    let threads = pool.threads();
+    let bytes: usize = ws.iter().map(|w| w.rows * w.row_bytes).sum();
+    let chunk_rows =
+        if threads == 1 || bytes < MIN_PARALLEL_BYTES { total } else { total.div_ceil(threads * 4).max(8) };
+    pool.for_chunks(&mut out[..total], chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
+        // Global rows `first..first + o.len()`, possibly spanning several linears.
+        let first = ci * chunk_rows;
+        let mut base = 0;
+        for (w, dot) in ws.iter().zip(dots.iter().flatten()) {
+            let (lo, hi) = (first.max(base), (first + o.len()).min(base + w.rows));
+            if lo < hi {
+                let weights = &w.weights(file)[(lo - base) * w.row_bytes..(hi - base) * w.row_bytes];
+                k.mat_rows(w.ty, *dot, weights, w.row_bytes, &xq[..rb], 1, &mut o[lo - first..hi - first], 1);
+            }
+            base += w.rows;
+        }
+    });
+    Ok(())
+}
+
 /// Dequantizes row `row` of `w` (an embedding lookup).
 pub fn embed_row(w: &Linear, file: &[u8], row: usize, out: &mut [f32]) -> Result<(), QuantError> {
     let bytes = &w.weights(file)[row * w.row_bytes..(row + 1) * w.row_bytes];
@@ -356,6 +411,42 @@ mod tests {
         let mut y = [1.0f32, 1.0, 0.0, 0.0];
         table.apply(&Kernels::scalar(), &mut y, 4, 2, RopeLayout::Neox);
         assert!((y[0] - 2f32.cos()).abs() < 1e-6 && (y[2] - 2f32.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn fused_projections_equal_separate_matmuls_bit_for_bit() {
+        use crate::test_util::Rng;
+        let mut rng = Rng::new(5);
+        let cols = 96;
+        let specs = [(GgmlType::Q4_1, 37), (GgmlType::Q5_1, 21), (GgmlType::Q4_1, 8)];
+        let mut file = Vec::new();
+        let mut ws = Vec::new();
+        for (ty, rows) in specs {
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            let x: Vec<f32> = (0..rows * cols).map(|_| rng.range(-1.0, 1.0)).collect();
+            let mut b = vec![0u8; rows * row_bytes];
+            crate::quant::quantize_weights(ty, &x, &mut b).unwrap();
+            ws.push(Linear { ty, rows, cols, start: file.len(), row_bytes });
+            file.extend(b);
+        }
+        let x: Vec<f32> = (0..cols).map(|_| rng.range(-2.0, 2.0)).collect();
+        let k = Kernels::best();
+        let mut xq = vec![0u8; ws[0].act_row_bytes()];
+        quantize_rows(&k, &ws[0], &x, 1, &mut xq).unwrap();
+        for threads in [1, 3] {
+            let mut pool = ThreadPool::new(threads).unwrap();
+            let mut fused = vec![0f32; 66];
+            let refs: Vec<&Linear> = ws.iter().collect();
+            matvec_fused(&k, &mut pool, &refs, &file, &xq, &mut fused).unwrap();
+            let mut at = 0;
+            for w in &ws {
+                let mut out = vec![0f32; w.rows];
+                matmul(&k, &mut pool, w, &file, &xq, 1, &mut out, &mut []).unwrap();
+                assert_eq!(&fused[at..at + w.rows], &out[..], "{} rows at {at}, {threads} threads", w.ty);
+                at += w.rows;
+            }
+            assert!(matvec_fused(&k, &mut pool, &refs, &file, &xq, &mut fused[..65]).is_err());
+        }
     }
 
     #[test]
