@@ -267,7 +267,9 @@ fn close(what: &str, k: Kernels, got: &[f32], want: &[f32], rel: f32, abs: f32) 
 fn row_operations_of_every_flavour_match_the_scalar_references() {
     let s = Kernels::scalar();
     let mut rng = Rng::new(11);
-    for k in Kernels::available() {
+    // The scalar flavour *is* the reference (and under Miri, whose libm results carry random
+    // rounding on purpose, it would not even equal itself): compare the others.
+    for k in Kernels::available().into_iter().filter(|k| *k != s) {
         for n in [1, 7, 8, 9, 31, 64, 576, 1000] {
             let x = values(&mut rng, n);
             let y = values(&mut rng, n);
