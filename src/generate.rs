@@ -5,8 +5,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
+use crate::clock::Stopwatch;
 use crate::error::{ModelError, Result};
 use crate::model::{Model, Session, SessionOptions};
 use crate::sampler::{Sampler, SamplingParams};
@@ -199,7 +199,7 @@ impl<'m> Generator<'m> {
         let common = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
         self.session.truncate(common);
         self.cached.truncate(common);
-        let t0 = Instant::now();
+        let t0 = Stopwatch::start();
         for chunk in prompt[common..].chunks(self.session.options().n_batch) {
             if cancel.is_cancelled() {
                 return Ok(Completion {
@@ -213,12 +213,12 @@ impl<'m> Generator<'m> {
             self.cached.extend_from_slice(chunk);
         }
         usage.prompt_evaluated = prompt.len() - common;
-        usage.prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+        usage.prefill_ms = t0.elapsed_ms();
         for &t in &prompt {
             sampler.accept(t);
         }
 
-        let t1 = Instant::now();
+        let t1 = Stopwatch::start();
         let mut stops = StopMatcher::new(&params.stop);
         let mut text = String::new();
         let mut generated = Vec::new();
@@ -253,7 +253,7 @@ impl<'m> Generator<'m> {
             }
         }
         usage.generated_tokens = generated.len();
-        usage.decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+        usage.decode_ms = t1.elapsed_ms();
         Ok(Completion { text, tokens: generated, finish_reason: finish, usage })
     }
 }
