@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::Stopwatch;
 use crate::error::{ModelError, Result};
-use crate::model::{Model, Session, SessionOptions};
+use crate::model::{Model, Session, SessionOptions, Shared};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -125,7 +125,7 @@ pub struct Completion {
 /// Generates text from one model, keeping its KV cache between calls.
 #[derive(Debug)]
 pub struct Generator<'m> {
-    tokenizer: &'m Tokenizer,
+    tokenizer: Shared<'m, Tokenizer>,
     session: Session<'m>,
     /// The tokens whose keys and values are in the session's cache, in order.
     cached: Vec<u32>,
@@ -133,12 +133,22 @@ pub struct Generator<'m> {
 }
 
 impl<'m> Generator<'m> {
-    pub fn new(model: &'m Model, tokenizer: &'m Tokenizer, opts: SessionOptions) -> Result<Self> {
-        Ok(Self { tokenizer, session: Session::new(model, opts)?, cached: Vec::new(), decoder: StreamDecoder::new() })
+    /// A generator over a borrowed (`&Model`, `&Tokenizer`) or shared (`Arc`) model and tokenizer.
+    pub fn new(
+        model: impl Into<Shared<'m, Model>>,
+        tokenizer: impl Into<Shared<'m, Tokenizer>>,
+        opts: SessionOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            tokenizer: tokenizer.into(),
+            session: Session::new(model, opts)?,
+            cached: Vec::new(),
+            decoder: StreamDecoder::new(),
+        })
     }
 
-    pub fn tokenizer(&self) -> &'m Tokenizer {
-        self.tokenizer
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     pub fn session(&self) -> &Session<'m> {
@@ -236,7 +246,7 @@ impl<'m> Generator<'m> {
             }
             sampler.accept(token);
             generated.push(token);
-            let piece = self.decoder.push(self.tokenizer, token, false);
+            let piece = self.decoder.push(&self.tokenizer, token, false);
             if stops.push(piece, &mut text, on_text) {
                 break FinishReason::StopString;
             }
