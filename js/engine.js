@@ -113,6 +113,9 @@ export async function createEngine({ model, n_ctx, n_batch, wasm } = {}) {
     generate: (prompt, options) => stream((e, o, cb) => e.generate(prompt, o, cb), options),
     /** The same for chat messages ([{ role, content }]) rendered with the model's template. */
     chat: (messages, options) => stream((e, o, cb) => e.chat(JSON.stringify(messages), o, cb), options),
+    /** Forgets the cached conversation. (The KV cache is kept between calls: a prompt that
+     *  extends the previous one, such as a chat's next turn, only evaluates what is new.) */
+    reset: () => live().reset(),
     /** Frees the model's wasm memory; the engine cannot be used afterwards. */
     unload() {
       if (engine) {

@@ -4,8 +4,11 @@
 //! A thin layer over the Rust API ([`GgufFile`], [`Model`], [`Tokenizer`], [`Generator`],
 //! [`ChatTemplate`]): options and results cross the boundary as JSON, streamed text goes to a JS
 //! callback, and every failure comes back as a JS `Error` with a stable `code` property (see
-//! [`error_code`]), never as a panic. This is the single-threaded build: sessions run on the
-//! calling thread (`threads = 1`).
+//! [`error_code`]), never as a panic. This is the single-threaded build: the session runs on the
+//! calling thread (`threads = 1`). The engine keeps one [`Generator`] (its KV cache allocated
+//! once, at creation) across calls, so a chat's next turn only evaluates what is new.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -150,13 +153,14 @@ struct Message {
     content: String,
 }
 
-/// A loaded model with its tokenizer and chat template, ready to generate.
+/// A loaded model with its tokenizer, chat template and generator, ready to generate.
 #[wasm_bindgen]
 pub struct Engine {
-    model: Model,
-    tokenizer: Tokenizer,
+    model: Arc<Model>,
+    tokenizer: Arc<Tokenizer>,
     template: Option<ChatTemplate>,
     opts: SessionOptions,
+    gen: Generator<'static>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -187,8 +191,10 @@ impl Engine {
             Err(Error::Template(_)) => None,
             Err(e) => return Err(to_js(e)),
         };
-        let model = Model::load(file).map_err(to_js)?;
-        Ok(Engine { model, tokenizer, template, opts })
+        let (model, tokenizer) = (Arc::new(Model::load(file).map_err(to_js)?), Arc::new(tokenizer));
+        let gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts.clone()).map_err(to_js)?;
+        let opts = gen.session().options().clone();
+        Ok(Engine { model, tokenizer, template, opts, gen })
     }
 
     /// What was loaded and how it runs, as JSON: architecture, name, n_ctx, n_ctx_train,
@@ -233,7 +239,7 @@ impl Engine {
     /// Returns the usage record as JSON (see [`usage_json`]). If `on_piece` throws, generation
     /// stops and the exception is rethrown.
     pub fn generate(
-        &self,
+        &mut self,
         prompt: &str,
         options_json: Option<String>,
         on_piece: &js_sys::Function,
@@ -249,7 +255,7 @@ impl Engine {
     /// Renders `messages_json` (`[{"role": "user", "content": "..."}]`) with the model's chat
     /// template and completes it like [`Engine::generate`].
     pub fn chat(
-        &self,
+        &mut self,
         messages_json: &str,
         options_json: Option<String>,
         on_piece: &js_sys::Function,
@@ -263,16 +269,19 @@ impl Engine {
         let params = o.params().with_parse_special(true).with_add_special(false);
         self.run(&prompt, &params, on_piece)
     }
+
+    /// Forgets the cached conversation (the next request evaluates its whole prompt).
+    pub fn reset(&mut self) {
+        self.gen.reset();
+    }
 }
 
 impl Engine {
-    fn run(&self, prompt: &str, params: &GenerateParams, on_piece: &js_sys::Function) -> Result<String, JsValue> {
-        // A session per request (the generator borrows the model; keeping it across calls, for
-        // chat prefix reuse, needs an owning generator: a later step).
-        let mut gen = Generator::new(&self.model, &self.tokenizer, self.opts.clone()).map_err(to_js)?;
+    fn run(&mut self, prompt: &str, params: &GenerateParams, on_piece: &js_sys::Function) -> Result<String, JsValue> {
         let cancel = CancelToken::new();
         let mut thrown = None;
-        let completion = gen
+        let completion = self
+            .gen
             .generate(prompt, params, &cancel, &mut |piece| {
                 if thrown.is_none() {
                     if let Err(e) = on_piece.call1(&JsValue::NULL, &JsValue::from_str(piece)) {

@@ -5,7 +5,7 @@
 // - greedy generation (temperature 0) of 32 tokens gives exactly llama.cpp's text for the raw
 //   prompts whose first 32 greedy tokens have no near-tie (tests/fixtures/llamacpp/greedy.jsonl),
 //   as tests/generation.rs checks natively;
-// - chat renders the model's template and generates;
+// - chat renders the model's template and generates; its next turn reuses the KV cache;
 // - bad options and a throwing callback are coded Errors, not crashes;
 // - a malformed model (its first 100 bytes) rejects with a coded Error, and a new engine works.
 import assert from "node:assert/strict";
@@ -131,6 +131,23 @@ await check("chat renders the model's template and generates; stop strings stop"
     assert.equal(stopped.usage.finish_reason, "stop");
     assert.ok(!stopped.text.includes(word) && text.startsWith(stopped.text), JSON.stringify([text, stopped.text]));
   }
+});
+
+await check("a chat's second turn reuses the cached prefix; reset() forgets it", async () => {
+  engine.reset();
+  const messages = [{ role: "user", content: "Name a colour." }];
+  const first = await collect(engine.chat(messages, { temperature: 0, max_tokens: 8 }));
+  assert.equal(first.usage.prompt_evaluated, first.usage.prompt_tokens);
+  messages.push({ role: "assistant", content: first.text }, { role: "user", content: "And another?" });
+  const second = await collect(engine.chat(messages, { temperature: 0, max_tokens: 8 }));
+  assert.ok(
+    second.usage.prompt_evaluated < second.usage.prompt_tokens / 2,
+    `second turn evaluated ${second.usage.prompt_evaluated} of ${second.usage.prompt_tokens} prompt tokens`,
+  );
+  engine.reset();
+  const again = await collect(engine.chat(messages, { temperature: 0, max_tokens: 8 }));
+  assert.equal(again.usage.prompt_evaluated, again.usage.prompt_tokens);
+  assert.equal(again.text, second.text, "the same text with and without the cached prefix");
 });
 
 await check("bad options, bad ids and a throwing callback are coded Errors", async () => {
