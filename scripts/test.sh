@@ -39,6 +39,16 @@ wasm_kernel_tests() {
 wasm_kernel_tests
 WASM_BINDGEN_USE_BROWSER=1 wasm_kernel_tests # chromedriver from PATH (scripts/setup.sh --test)
 
+step "the wasm engine under Node (single-threaded build)"
+# pkg/ (wasm-bindgen --target web, simd128), then the facade as a user drives it: info,
+# tokenize round-trips, llama.cpp's greedy text, coded errors, a malformed model.
+npm run build
+node tests/wasm/node_generate.mjs
+
+step "the wasm engine in a module Web Worker in headless Chromium (single-threaded build)"
+# Served without COOP/COEP headers (no SharedArrayBuffer), as the single-threaded build must run.
+node tests/wasm/browser_worker.mjs
+
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers
 # below the model is pure Rust and runs under Miri's interpreter.

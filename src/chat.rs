@@ -93,8 +93,7 @@ impl ChatTemplate {
 /// `strftime_now(format)`: the current UTC date for templates that print it. Supports the
 /// directives templates use (`%Y %m %d %B %b %H %M %S %%`).
 fn strftime_now(format: String) -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format_utc(secs, &format)
+    format_utc(crate::clock::unix_secs(), &format)
 }
 
 fn format_utc(secs: u64, format: &str) -> String {

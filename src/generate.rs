@@ -5,10 +5,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
+use crate::clock::Stopwatch;
 use crate::error::{ModelError, Result};
-use crate::model::{Model, Session, SessionOptions};
+use crate::model::{Model, Session, SessionOptions, Shared};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::tokenizer::{StreamDecoder, Tokenizer};
 
@@ -125,7 +125,7 @@ pub struct Completion {
 /// Generates text from one model, keeping its KV cache between calls.
 #[derive(Debug)]
 pub struct Generator<'m> {
-    tokenizer: &'m Tokenizer,
+    tokenizer: Shared<'m, Tokenizer>,
     session: Session<'m>,
     /// The tokens whose keys and values are in the session's cache, in order.
     cached: Vec<u32>,
@@ -133,12 +133,22 @@ pub struct Generator<'m> {
 }
 
 impl<'m> Generator<'m> {
-    pub fn new(model: &'m Model, tokenizer: &'m Tokenizer, opts: SessionOptions) -> Result<Self> {
-        Ok(Self { tokenizer, session: Session::new(model, opts)?, cached: Vec::new(), decoder: StreamDecoder::new() })
+    /// A generator over a borrowed (`&Model`, `&Tokenizer`) or shared (`Arc`) model and tokenizer.
+    pub fn new(
+        model: impl Into<Shared<'m, Model>>,
+        tokenizer: impl Into<Shared<'m, Tokenizer>>,
+        opts: SessionOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            tokenizer: tokenizer.into(),
+            session: Session::new(model, opts)?,
+            cached: Vec::new(),
+            decoder: StreamDecoder::new(),
+        })
     }
 
-    pub fn tokenizer(&self) -> &'m Tokenizer {
-        self.tokenizer
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
     }
 
     pub fn session(&self) -> &Session<'m> {
@@ -199,7 +209,7 @@ impl<'m> Generator<'m> {
         let common = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
         self.session.truncate(common);
         self.cached.truncate(common);
-        let t0 = Instant::now();
+        let t0 = Stopwatch::start();
         for chunk in prompt[common..].chunks(self.session.options().n_batch) {
             if cancel.is_cancelled() {
                 return Ok(Completion {
@@ -213,12 +223,12 @@ impl<'m> Generator<'m> {
             self.cached.extend_from_slice(chunk);
         }
         usage.prompt_evaluated = prompt.len() - common;
-        usage.prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+        usage.prefill_ms = t0.elapsed_ms();
         for &t in &prompt {
             sampler.accept(t);
         }
 
-        let t1 = Instant::now();
+        let t1 = Stopwatch::start();
         let mut stops = StopMatcher::new(&params.stop);
         let mut text = String::new();
         let mut generated = Vec::new();
@@ -236,7 +246,7 @@ impl<'m> Generator<'m> {
             }
             sampler.accept(token);
             generated.push(token);
-            let piece = self.decoder.push(self.tokenizer, token, false);
+            let piece = self.decoder.push(&self.tokenizer, token, false);
             if stops.push(piece, &mut text, on_text) {
                 break FinishReason::StopString;
             }
@@ -253,7 +263,7 @@ impl<'m> Generator<'m> {
             }
         }
         usage.generated_tokens = generated.len();
-        usage.decode_ms = t1.elapsed().as_secs_f64() * 1e3;
+        usage.decode_ms = t1.elapsed_ms();
         Ok(Completion { text, tokens: generated, finish_reason: finish, usage })
     }
 }

@@ -8,12 +8,14 @@
 //!   quantization;
 //! - [`kernels`]: dot products of weight blocks with quantized activations (the scalar reference
 //!   here; SIMD flavours are tested against it);
-//! - `cli` (native, feature `cli`): the `ruvllm` command.
+//! - `cli` (native, feature `cli`): the `ruvllm` command;
+//! - `wasm` (wasm32): the `#[wasm_bindgen]` `Engine` that `js/engine.js` drives.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations)]
 
 pub mod chat;
+mod clock;
 pub mod error;
 pub mod generate;
 pub mod gguf;
@@ -32,6 +34,9 @@ pub mod tokenizer;
 
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod cli;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 #[cfg(test)]
 mod test_util;

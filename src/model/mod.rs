@@ -11,10 +11,44 @@ mod session;
 pub use config::{ConfigParams, ModelConfig, SUPPORTED_ARCHITECTURES};
 pub use session::{LogitsSink, Session, SessionOptions};
 
+use std::ops::Deref;
+use std::sync::Arc;
+
 use crate::error::{ModelError, Result};
 use crate::gguf::GgufFile;
 use crate::ops::Linear;
 use crate::quant::GgmlType;
+
+/// A value borrowed for `'a` or shared through an `Arc`: a [`Session`] (or a
+/// [`crate::generate::Generator`]) usually borrows its model, and holds an `Arc` where it must be
+/// `'static` (the wasm `Engine` keeps its generator, and so its KV cache, across calls).
+#[derive(Debug)]
+pub enum Shared<'a, T> {
+    Borrowed(&'a T),
+    Arc(Arc<T>),
+}
+
+impl<T> Deref for Shared<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Shared::Borrowed(t) => t,
+            Shared::Arc(t) => t,
+        }
+    }
+}
+
+impl<'a, T> From<&'a T> for Shared<'a, T> {
+    fn from(t: &'a T) -> Self {
+        Shared::Borrowed(t)
+    }
+}
+
+impl<T> From<Arc<T>> for Shared<'_, T> {
+    fn from(t: Arc<T>) -> Self {
+        Shared::Arc(t)
+    }
+}
 
 /// Weights of one transformer block.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! A session: the KV cache and scratch buffers of one conversation, and the forward pass.
 
-use super::{Layer, Model};
+use super::{Layer, Model, Shared};
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::ops::{self, Linear, RopeTable};
@@ -98,7 +98,7 @@ struct Scratch {
 /// The state of one sequence being evaluated: KV cache, position, scratch, last logits.
 #[derive(Debug)]
 pub struct Session<'m> {
-    model: &'m Model,
+    model: Shared<'m, Model>,
     opts: SessionOptions,
     k_cache: Vec<f32>,
     v_cache: Vec<f32>,
@@ -110,8 +110,11 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
-    /// Allocates the KV cache and every buffer the forward pass needs, once.
-    pub fn new(model: &'m Model, opts: SessionOptions) -> Result<Self> {
+    /// Allocates the KV cache and every buffer the forward pass needs, once. `model` is borrowed
+    /// (`&Model`) or shared (`Arc<Model>`, for a session that must own its model).
+    pub fn new(model: impl Into<Shared<'m, Model>>, opts: SessionOptions) -> Result<Self> {
+        let shared = model.into();
+        let model: &Model = &shared;
         let c = model.config();
         let opts = SessionOptions { n_batch: opts.n_batch.min(opts.n_ctx), ..opts };
         let opts =
@@ -136,7 +139,6 @@ impl<'m> Session<'m> {
         let cache = c.n_layer * opts.n_ctx * kv;
         let (k_cache, v_cache) = (zeroed("KV cache (keys)", cache)?, zeroed("KV cache (values)", cache)?);
         Ok(Self {
-            model,
             k_cache,
             v_cache,
             n_past: 0,
@@ -167,11 +169,12 @@ impl<'m> Session<'m> {
             logits: vec![0.0; c.n_vocab],
             pool: ThreadPool::new(opts.threads)?,
             opts,
+            model: shared,
         })
     }
 
-    pub fn model(&self) -> &'m Model {
-        self.model
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     pub fn options(&self) -> &SessionOptions {
@@ -227,7 +230,7 @@ impl<'m> Session<'m> {
 
     /// Final norm and output head for row `i` of the last batch, into `self.logits`.
     fn output_row(&mut self, i: usize) -> Result<()> {
-        let m = self.model;
+        let m: &Model = &self.model;
         let e = m.config().n_embd;
         let s = &mut self.s;
         self.opts.kernels.rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
@@ -239,7 +242,7 @@ impl<'m> Session<'m> {
     /// One batched pass over `tokens` at positions `n_past..`: updates the KV cache and leaves
     /// the final hidden states in `s.x`.
     fn forward(&mut self, tokens: &[u32]) -> Result<()> {
-        let m = self.model;
+        let m: &Model = &self.model;
         let c = m.config();
         let bytes = m.bytes();
         let t = tokens.len();
