@@ -118,8 +118,33 @@ fn load32(q: &[i8; 32]) -> __m256i {
     unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
 }
 
+/// The activation side of the 32-value types: Q8_0 and Q8_1 blocks.
+trait LegacyAct {
+    fn values(&self) -> &[i8; 32];
+    /// The f16 bits of the scale `d` (low half) and of `s = d * sum(q)` (high half; 0 for Q8_0).
+    fn scale_bits(&self) -> u32;
+}
+
+impl LegacyAct for BlockQ8_0 {
+    fn values(&self) -> &[i8; 32] {
+        &self.qs
+    }
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
+    }
+}
+
+impl LegacyAct for BlockQ8_1 {
+    fn values(&self) -> &[i8; 32] {
+        &self.qs
+    }
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.s[0], self.s[1]])
+    }
+}
+
 /// A 32-value weight block type paired with a Q8_0 or Q8_1 activation block.
-trait Legacy: VecDot {
+trait Legacy: VecDot<Act: LegacyAct> {
     /// Values are signed (dotted with [`dot_i8_i8`]) rather than unsigned.
     const SIGNED: bool;
     /// The block's 32 values as bytes, in activation order.
@@ -130,10 +155,6 @@ trait Legacy: VecDot {
     /// The f16 bits of the scale `d` (low half) and of the minimum `m` (high half; 0 when the
     /// type has none).
     fn scale_bits(&self) -> u32;
-    fn act_qs(a: &Self::Act) -> &[i8; 32];
-    /// The f16 bits of the activation scale `d` (low half) and of `s = d * sum(q)` (high half;
-    /// 0 for Q8_0).
-    fn act_bits(a: &Self::Act) -> u32;
 }
 
 impl Legacy for BlockQ4_0 {
@@ -146,12 +167,6 @@ impl Legacy for BlockQ4_0 {
     fn scale_bits(&self) -> u32 {
         u16::from_le_bytes(self.d) as u32
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_bits(a: &BlockQ8_0) -> u32 {
-        u16::from_le_bytes(a.d) as u32
-    }
 }
 
 impl Legacy for BlockQ4_1 {
@@ -163,12 +178,6 @@ impl Legacy for BlockQ4_1 {
     }
     fn scale_bits(&self) -> u32 {
         u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
-    }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_bits(a: &BlockQ8_1) -> u32 {
-        u32::from_le_bytes([a.d[0], a.d[1], a.s[0], a.s[1]])
     }
 }
 
@@ -185,12 +194,6 @@ impl Legacy for BlockQ5_0 {
     fn scale_bits(&self) -> u32 {
         u16::from_le_bytes(self.d) as u32
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_bits(a: &BlockQ8_0) -> u32 {
-        u16::from_le_bytes(a.d) as u32
-    }
 }
 
 impl Legacy for BlockQ5_1 {
@@ -203,12 +206,6 @@ impl Legacy for BlockQ5_1 {
     fn scale_bits(&self) -> u32 {
         u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
     }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_bits(a: &BlockQ8_1) -> u32 {
-        u32::from_le_bytes([a.d[0], a.d[1], a.s[0], a.s[1]])
-    }
 }
 
 impl Legacy for BlockQ8_0 {
@@ -220,12 +217,6 @@ impl Legacy for BlockQ8_0 {
     }
     fn scale_bits(&self) -> u32 {
         u16::from_le_bytes(self.d) as u32
-    }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_bits(a: &BlockQ8_0) -> u32 {
-        u16::from_le_bytes(a.d) as u32
     }
 }
 
@@ -319,7 +310,7 @@ macro_rules! legacy_kernel {
                         // SAFETY: this function runs with AVX2 enabled.
                         let q = unsafe { wb.values() };
                         for r in 0..R {
-                            let av = load32(W::act_qs(&a[r][start + k]));
+                            let av = load32(LegacyAct::values(&a[r][start + k]));
                             let p = if W::SIGNED { $dot_s(q, av) } else { $dot_u(q, av) };
                             let prod = _mm256_mul_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scales[r][k]));
                             if j == 0 {
@@ -354,7 +345,7 @@ const SEGMENT_GROUPS: usize = 32;
 fn act_scales<W: Legacy>(a: &[W::Act], out: &mut [[__m256; 2]; SEGMENT_GROUPS]) -> usize {
     let mut n = 0;
     for (o, g) in out.iter_mut().zip(a.chunks(8)) {
-        let (d, s) = f16_pairs(gather8(g, W::act_bits));
+        let (d, s) = f16_pairs(gather8(g, LegacyAct::scale_bits));
         *o = [d, s];
         n += 1;
     }
