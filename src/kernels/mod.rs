@@ -33,7 +33,7 @@ pub use scalar::VecDot;
 use std::sync::OnceLock;
 
 use crate::error::QuantError;
-use crate::quant::{self, as_blocks, Block, GgmlType};
+use crate::quant::{self, GgmlType};
 
 /// Most activation rows one [`RowsDot`] call dots with a weight row.
 pub const MAX_ROWS: usize = 4;
@@ -371,39 +371,10 @@ pub fn activation_bytes(weight_ty: GgmlType, n: usize) -> Result<usize, QuantErr
     })
 }
 
-fn vec_dot_typed<W: VecDot>(w: &[u8], a: &[u8]) -> Result<f32, QuantError> {
-    let w = as_blocks::<W>(w, "vec_dot")?;
-    let a = as_blocks::<W::Act>(a, "vec_dot")?;
-    if w.len() != a.len() {
-        return Err(QuantError::ByteLength {
-            op: "vec_dot",
-            ty: W::Act::TYPE,
-            what: "activations",
-            got: std::mem::size_of_val(a),
-            expected: w.len() * std::mem::size_of::<W::Act>(),
-        });
-    }
-    Ok(W::vec_dot(w, a))
-}
-
 /// Dot product of one row of `weight_ty` weights with activations already quantized by
 /// [`quantize_activations`] (the same number of values), by the scalar reference.
 pub fn vec_dot(weight_ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, QuantError> {
-    use crate::quant::*;
-    match weight_ty {
-        GgmlType::F32 => vec_dot_typed::<BlockF32>(w, a),
-        GgmlType::F16 => vec_dot_typed::<BlockF16>(w, a),
-        GgmlType::BF16 => vec_dot_typed::<BlockBF16>(w, a),
-        GgmlType::Q4_0 => vec_dot_typed::<BlockQ4_0>(w, a),
-        GgmlType::Q4_1 => vec_dot_typed::<BlockQ4_1>(w, a),
-        GgmlType::Q5_0 => vec_dot_typed::<BlockQ5_0>(w, a),
-        GgmlType::Q5_1 => vec_dot_typed::<BlockQ5_1>(w, a),
-        GgmlType::Q8_0 => vec_dot_typed::<BlockQ8_0>(w, a),
-        GgmlType::Q2_K => vec_dot_typed::<BlockQ2K>(w, a),
-        GgmlType::Q3_K => vec_dot_typed::<BlockQ3K>(w, a),
-        GgmlType::Q4_K => vec_dot_typed::<BlockQ4K>(w, a),
-        GgmlType::Q5_K => vec_dot_typed::<BlockQ5K>(w, a),
-        GgmlType::Q6_K => vec_dot_typed::<BlockQ6K>(w, a),
-        _ => Err(QuantError::Unsupported { op: "vec_dot", ty: weight_ty }),
-    }
+    let mut out = [0f32];
+    Kernels::scalar().matmul_rows(weight_ty, w, a, &mut out)?;
+    Ok(out[0])
 }
