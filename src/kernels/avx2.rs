@@ -56,8 +56,8 @@ pub(super) fn rows_dot(ty: GgmlType) -> Option<RowsDot> {
         GgmlType::Q4_K => rows_kernel!(BlockQ4K, q4k),
         GgmlType::Q5_K => rows_kernel!(BlockQ5K, q5k),
         GgmlType::Q6_K => rows_kernel!(BlockQ6K, q6k),
-        GgmlType::F32 => rows_kernel!(BlockF32, f32_dot),
-        GgmlType::F16 => rows_kernel!(BlockF16, f16_dot),
+        GgmlType::F32 => rows_kernel!(BlockF32, float_dot::<BlockF32>),
+        GgmlType::F16 => rows_kernel!(BlockF16, float_dot::<BlockF16>),
         _ => return None,
     })
 }
@@ -621,59 +621,60 @@ fn q6k_avx2(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     hsum(acc)
 }
 
-fn f32_dot(w: &[BlockF32], a: &[BlockF32]) -> f32 {
+/// A float block type whose values load eight at a time as f32.
+trait FloatBlock: Block {
+    /// Eight values from `p` as f32.
+    ///
+    /// # Safety
+    /// `p` points to eight readable values; AVX2/F16C are present.
+    unsafe fn load8(p: *const Self) -> __m256;
+    fn value(&self) -> f32;
+}
+
+impl FloatBlock for BlockF32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> __m256 {
+        // SAFETY: the caller's contract (BlockF32 is 4 bytes, align 1: an unaligned load).
+        unsafe { _mm256_loadu_ps(p.cast()) }
+    }
+    fn value(&self) -> f32 {
+        self.get()
+    }
+}
+
+impl FloatBlock for BlockF16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> __m256 {
+        // SAFETY: the caller's contract (16 readable bytes; F16C converts them).
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) }
+    }
+    fn value(&self) -> f32 {
+        self.get()
+    }
+}
+
+fn float_dot<B: FloatBlock>(w: &[B], a: &[B]) -> f32 {
     // SAFETY: AVX2/FMA/F16C are present, the module invariant (see the header).
-    unsafe { f32_avx2(w, a) }
+    unsafe { float_avx2(w, a) }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f32_avx2(w: &[BlockF32], a: &[BlockF32]) -> f32 {
+fn float_avx2<B: FloatBlock>(w: &[B], a: &[B]) -> f32 {
     let n = w.len().min(a.len());
-    let (wp, ap) = (w.as_ptr().cast::<f32>(), a.as_ptr().cast::<f32>());
+    let (wp, ap) = (w.as_ptr(), a.as_ptr());
     let mut acc = [_mm256_setzero_ps(); 2];
     let mut i = 0;
     while i + 16 <= n {
         for (k, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: `i + 8k + 8 <= n`, within both slices (BlockF32 is 4 bytes, align 1).
-            let (x, y) = unsafe { (_mm256_loadu_ps(wp.add(i + 8 * k)), _mm256_loadu_ps(ap.add(i + 8 * k))) };
+            // SAFETY: values `i + 8k .. i + 8k + 8` are within both slices (`i + 16 <= n`).
+            let (x, y) = unsafe { (B::load8(wp.add(i + 8 * k)), B::load8(ap.add(i + 8 * k))) };
             *acc = _mm256_fmadd_ps(x, y, *acc);
         }
         i += 16;
     }
     let mut sum = hsum(_mm256_add_ps(acc[0], acc[1]));
     for (x, y) in w[i..n].iter().zip(&a[i..n]) {
-        sum += x.get() * y.get();
-    }
-    sum
-}
-
-fn f16_dot(w: &[BlockF16], a: &[BlockF16]) -> f32 {
-    // SAFETY: AVX2/FMA/F16C are present, the module invariant (see the header).
-    unsafe { f16_avx2(w, a) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn f16_avx2(w: &[BlockF16], a: &[BlockF16]) -> f32 {
-    let n = w.len().min(a.len());
-    let (wp, ap) = (w.as_ptr().cast::<u8>(), a.as_ptr().cast::<u8>());
-    let mut acc = [_mm256_setzero_ps(); 2];
-    let mut i = 0;
-    while i + 16 <= n {
-        for (k, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: values `i + 8k .. i + 8k + 8` (16 bytes) are within both slices.
-            let (x, y) = unsafe {
-                (
-                    _mm256_cvtph_ps(_mm_loadu_si128(wp.add(2 * (i + 8 * k)).cast())),
-                    _mm256_cvtph_ps(_mm_loadu_si128(ap.add(2 * (i + 8 * k)).cast())),
-                )
-            };
-            *acc = _mm256_fmadd_ps(x, y, *acc);
-        }
-        i += 16;
-    }
-    let mut sum = hsum(_mm256_add_ps(acc[0], acc[1]));
-    for (x, y) in w[i..n].iter().zip(&a[i..n]) {
-        sum += x.get() * y.get();
+        sum += x.value() * y.value();
     }
     sum
 }
