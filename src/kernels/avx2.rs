@@ -17,7 +17,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::{rows_kernel, MatDot, RowsDot, VecDot, MAX_ROWS};
+use super::{rows_kernel, LegacyAct, MatDot, RowsDot, VecDot, MAX_ROWS};
 use crate::quant::*;
 
 /// Whether the CPU runs this module's code.
@@ -116,31 +116,6 @@ fn fifth_bits(bits: u32) -> __m256i {
 fn load32(q: &[i8; 32]) -> __m256i {
     // SAFETY: `q` is 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(q.as_ptr().cast()) }
-}
-
-/// The activation side of the 32-value types: Q8_0 and Q8_1 blocks.
-trait LegacyAct {
-    fn values(&self) -> &[i8; 32];
-    /// The f16 bits of the scale `d` (low half) and of `s = d * sum(q)` (high half; 0 for Q8_0).
-    fn scale_bits(&self) -> u32;
-}
-
-impl LegacyAct for BlockQ8_0 {
-    fn values(&self) -> &[i8; 32] {
-        &self.qs
-    }
-    fn scale_bits(&self) -> u32 {
-        u16::from_le_bytes(self.d) as u32
-    }
-}
-
-impl LegacyAct for BlockQ8_1 {
-    fn values(&self) -> &[i8; 32] {
-        &self.qs
-    }
-    fn scale_bits(&self) -> u32 {
-        u32::from_le_bytes([self.d[0], self.d[1], self.s[0], self.s[1]])
-    }
 }
 
 /// A 32-value weight block type paired with a Q8_0 or Q8_1 activation block.

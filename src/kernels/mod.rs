@@ -310,6 +310,49 @@ pub fn check_rows(weight_ty: GgmlType, w_len: usize, a_len: usize, rows: usize) 
     Ok(())
 }
 
+/// The activation side of the 32-value weight types (Q4_0 … Q8_0): Q8_0 and Q8_1 blocks, as
+/// every SIMD flavour reads them.
+#[allow(dead_code)] // each flavour uses the accessors it needs
+pub(crate) trait LegacyAct {
+    fn values(&self) -> &[i8; 32];
+    /// The scale `d`.
+    fn d(&self) -> f32;
+    /// `s = d * sum(values)` (Q8_1), 0 for Q8_0.
+    fn s(&self) -> f32;
+    /// The f16 bits of `d` (low half) and of `s` (high half; 0 for Q8_0).
+    fn scale_bits(&self) -> u32;
+}
+
+impl LegacyAct for crate::quant::BlockQ8_0 {
+    fn values(&self) -> &[i8; 32] {
+        &self.qs
+    }
+    fn d(&self) -> f32 {
+        crate::quant::f16_le(self.d)
+    }
+    fn s(&self) -> f32 {
+        0.0
+    }
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
+    }
+}
+
+impl LegacyAct for crate::quant::BlockQ8_1 {
+    fn values(&self) -> &[i8; 32] {
+        &self.qs
+    }
+    fn d(&self) -> f32 {
+        crate::quant::f16_le(self.d)
+    }
+    fn s(&self) -> f32 {
+        crate::quant::f16_le(self.s)
+    }
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.s[0], self.s[1]])
+    }
+}
+
 /// Adapts a typed single-row dot product `fn(&[W], &[W::Act]) -> f32` into a [`RowsDot`].
 macro_rules! rows_kernel {
     ($w:ty, $dot:expr) => {{

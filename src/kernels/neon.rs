@@ -19,7 +19,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{rows_kernel, RowsDot, VecDot};
+use super::{rows_kernel, LegacyAct, RowsDot, VecDot};
 use crate::quant::*;
 
 pub(super) fn rows_dot(ty: GgmlType, dotprod: bool) -> Option<RowsDot> {
@@ -118,7 +118,7 @@ fn offset_values(v: [uint8x16_t; 2], offset: i8) -> [int8x16_t; 2] {
 }
 
 /// A 32-value weight block type paired with a Q8_0 or Q8_1 activation block.
-trait Legacy: VecDot {
+trait Legacy: VecDot<Act: LegacyAct> {
     /// The block's 32 values as signed bytes, offset removed, in activation order.
     ///
     /// # Safety
@@ -127,9 +127,6 @@ trait Legacy: VecDot {
     fn d(&self) -> f32;
     /// The block minimum (Q4_1, Q5_1), multiplied by the activation block's sum.
     fn min(&self) -> Option<f32>;
-    fn act_qs(a: &Self::Act) -> &[i8; 32];
-    fn act_d(a: &Self::Act) -> f32;
-    fn act_s(a: &Self::Act) -> f32;
 }
 
 impl Legacy for BlockQ4_0 {
@@ -144,15 +141,6 @@ impl Legacy for BlockQ4_0 {
     fn min(&self) -> Option<f32> {
         None
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
-    }
 }
 
 impl Legacy for BlockQ4_1 {
@@ -166,15 +154,6 @@ impl Legacy for BlockQ4_1 {
     }
     fn min(&self) -> Option<f32> {
         Some(f16_le(self.m))
-    }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
     }
 }
 
@@ -198,15 +177,6 @@ impl Legacy for BlockQ5_0 {
     fn min(&self) -> Option<f32> {
         None
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
-    }
 }
 
 impl Legacy for BlockQ5_1 {
@@ -221,15 +191,6 @@ impl Legacy for BlockQ5_1 {
     fn min(&self) -> Option<f32> {
         Some(f16_le(self.m))
     }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
-    }
 }
 
 impl Legacy for BlockQ8_0 {
@@ -243,15 +204,6 @@ impl Legacy for BlockQ8_0 {
     }
     fn min(&self) -> Option<f32> {
         None
-    }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
     }
 }
 
@@ -304,11 +256,11 @@ macro_rules! int_kernels {
                 for r in 0..R {
                     // Bounded by the shortest row: never reads past any slice.
                     let Some(ab) = a[r].get(i) else { continue };
-                    let qa = W::act_qs(ab);
+                    let qa = LegacyAct::values(ab);
                     let p = $dot($dot(vdupq_n_s32(0), q0, ld_i8(qa, 0)), q1, ld_i8(qa, 16));
-                    acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(p), dw * W::act_d(ab));
+                    acc[r] = vfmaq_n_f32(acc[r], vcvtq_f32_s32(p), dw * LegacyAct::d(ab));
                     if let Some(m) = m {
-                        mins[r] += m * W::act_s(ab);
+                        mins[r] += m * LegacyAct::s(ab);
                     }
                 }
             }

@@ -16,7 +16,7 @@
 
 use core::arch::wasm32::*;
 
-use super::{rows_kernel, RowsDot, VecDot};
+use super::{rows_kernel, LegacyAct, RowsDot, VecDot};
 use crate::quant::*;
 
 pub(super) fn rows_dot(ty: GgmlType) -> Option<RowsDot> {
@@ -100,7 +100,7 @@ fn fifth_bits(bits: u32) -> [v128; 2] {
 }
 
 /// A 32-value weight block type paired with a Q8_0 or Q8_1 activation block.
-trait Legacy: VecDot {
+trait Legacy: VecDot<Act: LegacyAct> {
     /// Every value is within `-32..=32`, so four products with any activation bytes sum
     /// inside i16 ([`dot_i8_narrow16`]).
     const NARROW: bool;
@@ -109,9 +109,6 @@ trait Legacy: VecDot {
     fn d(&self) -> f32;
     /// The block minimum (Q4_1, Q5_1), multiplied by the activation block's sum.
     fn min(&self) -> Option<f32>;
-    fn act_qs(a: &Self::Act) -> &[i8; 32];
-    fn act_d(a: &Self::Act) -> f32;
-    fn act_s(a: &Self::Act) -> f32;
 }
 
 impl Legacy for BlockQ4_0 {
@@ -126,15 +123,6 @@ impl Legacy for BlockQ4_0 {
     fn min(&self) -> Option<f32> {
         None
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
-    }
 }
 
 impl Legacy for BlockQ4_1 {
@@ -148,15 +136,6 @@ impl Legacy for BlockQ4_1 {
     }
     fn min(&self) -> Option<f32> {
         Some(f16_le(self.m))
-    }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
     }
 }
 
@@ -174,15 +153,6 @@ impl Legacy for BlockQ5_0 {
     fn min(&self) -> Option<f32> {
         None
     }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
-    }
 }
 
 impl Legacy for BlockQ5_1 {
@@ -199,15 +169,6 @@ impl Legacy for BlockQ5_1 {
     fn min(&self) -> Option<f32> {
         Some(f16_le(self.m))
     }
-    fn act_qs(a: &BlockQ8_1) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_1) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(a: &BlockQ8_1) -> f32 {
-        f16_le(a.s)
-    }
 }
 
 impl Legacy for BlockQ8_0 {
@@ -221,15 +182,6 @@ impl Legacy for BlockQ8_0 {
     }
     fn min(&self) -> Option<f32> {
         None
-    }
-    fn act_qs(a: &BlockQ8_0) -> &[i8; 32] {
-        &a.qs
-    }
-    fn act_d(a: &BlockQ8_0) -> f32 {
-        f16_le(a.d)
-    }
-    fn act_s(_: &BlockQ8_0) -> f32 {
-        0.0
     }
 }
 
@@ -245,16 +197,16 @@ fn legacy<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R]) -> [f32; R] {
         for r in 0..R {
             // Bounded by the shortest row: never reads past any slice.
             let Some(ab) = a[r].get(i) else { continue };
-            let qs = W::act_qs(ab);
+            let qs = LegacyAct::values(ab);
             let (a0, a1) = (load16(chunk16(qs, 0)), load16(chunk16(qs, 16)));
             let p = if W::NARROW {
                 i32x4_extadd_pairwise_i16x8(dot_i8_narrow16(q0, a0, q1, a1))
             } else {
                 i32x4_add(dot_i8(q0, a0), dot_i8(q1, a1))
             };
-            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(p), f32x4_splat(dw * W::act_d(ab))));
+            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(p), f32x4_splat(dw * LegacyAct::d(ab))));
             if let Some(m) = m {
-                mins[r] += m * W::act_s(ab);
+                mins[r] += m * LegacyAct::s(ab);
             }
         }
     }
