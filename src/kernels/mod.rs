@@ -324,30 +324,38 @@ pub(crate) trait LegacyAct {
 }
 
 impl LegacyAct for crate::quant::BlockQ8_0 {
+    #[inline(always)]
     fn values(&self) -> &[i8; 32] {
         &self.qs
     }
+    #[inline(always)]
     fn d(&self) -> f32 {
         crate::quant::f16_le(self.d)
     }
+    #[inline(always)]
     fn s(&self) -> f32 {
         0.0
     }
+    #[inline(always)]
     fn scale_bits(&self) -> u32 {
         u16::from_le_bytes(self.d) as u32
     }
 }
 
 impl LegacyAct for crate::quant::BlockQ8_1 {
+    #[inline(always)]
     fn values(&self) -> &[i8; 32] {
         &self.qs
     }
+    #[inline(always)]
     fn d(&self) -> f32 {
         crate::quant::f16_le(self.d)
     }
+    #[inline(always)]
     fn s(&self) -> f32 {
         crate::quant::f16_le(self.s)
     }
+    #[inline(always)]
     fn scale_bits(&self) -> u32 {
         u32::from_le_bytes([self.d[0], self.d[1], self.s[0], self.s[1]])
     }
