@@ -47,8 +47,12 @@ if [ $want_test -eq 1 ]; then
   apt_missing_test=()
   command -v aarch64-linux-gnu-gcc >/dev/null || apt_missing_test+=(gcc-aarch64-linux-gnu)
   command -v qemu-aarch64 >/dev/null || apt_missing_test+=(qemu-user)
+  # The GPU tests run on Mesa's lavapipe (a Vulkan driver on the CPU); spirv-val checks the
+  # SPIR-V that naga writes from the WGSL kernels.
+  ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || apt_missing_test+=(mesa-vulkan-drivers)
+  command -v spirv-val >/dev/null || apt_missing_test+=(spirv-tools)
   if [ ${#apt_missing_test[@]} -gt 0 ]; then
-    say "installing ${apt_missing_test[*]} with apt (for the NEON tests under qemu)"
+    say "installing ${apt_missing_test[*]} with apt (NEON tests under qemu, GPU tests on lavapipe)"
     sudo_if_needed apt-get update -qq
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing_test[@]}"
   fi

@@ -30,6 +30,9 @@ pub enum Error {
     /// The chat template is missing or does not render.
     #[error(transparent)]
     Template(#[from] crate::chat::TemplateError),
+    /// The GPU backend cannot start, cannot run this model, or failed while running it.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
     /// An operating-system I/O failure, with the path it concerned.
     #[error("{op} {path}: {source}")]
     Io {
@@ -226,4 +229,39 @@ pub enum TokenizerError {
 
     #[error("tokenizer metadata: {key} {reason}")]
     BadMetadata { key: String, reason: String },
+}
+
+/// The GPU backend cannot start, cannot run this model within the adapter's limits, or failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    #[error("no GPU adapter: {detail}")]
+    NoAdapter { detail: String },
+
+    #[error("the GPU backend is not built into this binary (enable the `gpu` feature)")]
+    NotBuilt,
+
+    #[error("requesting a device from the GPU adapter '{adapter}' failed: {detail}")]
+    Device { adapter: String, detail: String },
+
+    #[error("GPU kernel {kernel}: needs {needed} {what}, the adapter allows {limit}")]
+    Limit { kernel: String, what: &'static str, needed: u64, limit: u64 },
+
+    #[error("tensor '{tensor}' has type {ty}, which has no GPU kernel (GPU weight types: {supported})")]
+    UnsupportedType { tensor: String, ty: GgmlType, supported: &'static str },
+
+    #[error("{what} needs {bytes} bytes in one binding; the adapter allows {limit} (max_storage_buffer_binding_size)")]
+    BindingTooLarge { what: String, bytes: u64, limit: u64 },
+
+    #[error("{what} needs {needed}, the GPU backend allows {limit}")]
+    TooLarge { what: &'static str, needed: u64, limit: u64 },
+
+    #[error("GPU error while {during}: {detail}")]
+    Validation { during: String, detail: String },
+
+    #[error("the GPU device was lost ({detail}); create the session again or use the CPU backend")]
+    DeviceLost { detail: String },
+
+    #[error("reading results back from the GPU failed: {detail}")]
+    Readback { detail: String },
 }

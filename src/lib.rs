@@ -8,6 +8,7 @@
 //!   quantization;
 //! - [`kernels`]: dot products of weight blocks with quantized activations (the scalar reference
 //!   here; SIMD flavours are tested against it);
+//! - [`gpu`]: the same forward pass as WGSL kernels through wgpu (feature `gpu`);
 //! - `cli` (native, feature `cli`): the `ruvllm` command;
 //! - `wasm` (wasm32): the `#[wasm_bindgen]` `Engine` that `js/engine.js` drives.
 #![deny(unsafe_code)]
@@ -19,6 +20,7 @@ mod clock;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod gpu;
 pub mod kernels;
 #[allow(unsafe_code)]
 pub mod mem;
@@ -41,7 +43,7 @@ pub mod wasm;
 #[cfg(test)]
 mod test_util;
 
-pub use error::{Error, GgufError, ModelError, QuantError, Result, TokenizerError};
+pub use error::{Error, GgufError, GpuError, ModelError, QuantError, Result, TokenizerError};
 pub use gguf::GgufFile;
 pub use model::{Model, Session, SessionOptions};
 pub use quant::GgmlType;

@@ -24,6 +24,9 @@ pub(super) struct ModelArgs {
     /// Threads (default: the CPUs available, at most 8).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where the forward pass runs: auto (a hardware GPU when there is one, else the CPU), cpu, gpu.
+    #[arg(long, default_value = "auto")]
+    backend: crate::gpu::Backend,
     /// A Jinja chat template file to use instead of the model's `tokenizer.chat_template`.
     #[arg(long)]
     chat_template: Option<PathBuf>,
@@ -94,7 +97,7 @@ impl ModelArgs {
 
     /// Session options with this command's thread count.
     pub(super) fn session_options(&self, n_ctx: usize, n_batch: usize) -> Result<SessionOptions, crate::ModelError> {
-        let opts = SessionOptions::new(n_ctx, n_batch)?;
+        let opts = SessionOptions::new(n_ctx, n_batch)?.with_backend(self.backend, crate::gpu::GpuOptions::new());
         match self.threads {
             Some(n) => opts.with_threads(n),
             None => Ok(opts),
@@ -130,20 +133,38 @@ fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
     Ok(Loaded { model: Model::load(file)?, tokenizer })
 }
 
-fn summary(c: &crate::generate::Completion, opts: &SessionOptions) -> String {
+/// Where a session's forward pass runs, for summaries: the GPU adapter, or the CPU kernels and
+/// threads (with why `auto` did not pick the GPU).
+fn backend_desc(session: &Session<'_>) -> String {
+    #[cfg(feature = "gpu")]
+    if let Some(info) = session.gpu_info() {
+        return format!("gpu: {info}");
+    }
+    let opts = session.options();
+    let mut d = format!(
+        "cpu: {} kernels, {} thread{}",
+        opts.kernels.flavour(),
+        opts.threads,
+        if opts.threads == 1 { "" } else { "s" }
+    );
+    if let Some(note) = session.backend_note() {
+        d.push_str("; ");
+        d.push_str(note);
+    }
+    d
+}
+
+fn summary(c: &crate::generate::Completion, session: &Session<'_>) -> String {
     let u = &c.usage;
     format!(
-        "ruvllm: {} prompt tokens ({} evaluated) at {:.1} t/s, {} generated at {:.1} t/s, finish: {:?} \
-         ({} kernels, {} thread{})",
+        "ruvllm: {} prompt tokens ({} evaluated) at {:.1} t/s, {} generated at {:.1} t/s, finish: {:?} ({})",
         u.prompt_tokens,
         u.prompt_evaluated,
         u.prefill_tokens_per_s(),
         u.generated_tokens,
         u.decode_tokens_per_s(),
         c.finish_reason,
-        opts.kernels.flavour(),
-        opts.threads,
-        if opts.threads == 1 { "" } else { "s" }
+        backend_desc(session)
     )
 }
 
@@ -194,7 +215,7 @@ fn stream(
     }
     writeln!(out)?;
     out.flush()?;
-    eprintln!("{}", summary(&completion, gen.session().options()));
+    eprintln!("{}", summary(&completion, gen.session()));
     Ok(completion)
 }
 
@@ -262,8 +283,9 @@ pub(super) fn bench(
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     writeln!(
         out,
-        "| {} | cpu | {} | {} | {:.1} ({} tokens) | {:.1} ({} tokens) | {:.0} MB |",
+        "| {} | {} | {} | {} | {:.1} ({} tokens) | {:.1} ({} tokens) | {:.0} MB |",
         m.model.as_deref().map(Path::new).and_then(Path::file_name).map_or("default".into(), |f| f.to_string_lossy()),
+        backend_desc(&session),
         session.options().kernels.flavour(),
         session.options().threads,
         prompt_tokens as f64 / prefill_s,

@@ -2,6 +2,7 @@
 
 use super::{Layer, Model, Shared};
 use crate::error::{ModelError, Result};
+use crate::gpu::{Backend, GpuOptions};
 use crate::kernels::Kernels;
 use crate::ops::{self, Linear, RopeTable};
 use crate::pool::{ThreadPool, MAX_THREADS};
@@ -21,6 +22,10 @@ pub struct SessionOptions {
     pub threads: usize,
     /// The kernel flavour (default: the best this CPU supports).
     pub kernels: Kernels,
+    /// Where the forward pass runs (default: the CPU).
+    pub backend: Backend,
+    /// How the GPU backend opens its device (when `backend` is [`Backend::Gpu`]).
+    pub gpu: GpuOptions,
 }
 
 /// Largest context a session may ask for.
@@ -39,7 +44,14 @@ impl SessionOptions {
         if n_batch == 0 || n_batch > n_ctx {
             return Err(bad("n_batch", n_batch, "must be between 1 and n_ctx"));
         }
-        Ok(Self { n_ctx, n_batch, threads: default_threads(), kernels: Kernels::best() })
+        Ok(Self {
+            n_ctx,
+            n_batch,
+            threads: default_threads(),
+            kernels: Kernels::best(),
+            backend: Backend::Cpu,
+            gpu: GpuOptions::default(),
+        })
     }
 
     /// The same options with `threads` threads (1 to [`MAX_THREADS`]).
@@ -60,6 +72,13 @@ impl SessionOptions {
         self.kernels = kernels;
         self
     }
+
+    /// The same options with the forward pass on `backend` (the GPU opened with `gpu`).
+    pub fn with_backend(mut self, backend: Backend, gpu: GpuOptions) -> Self {
+        self.backend = backend;
+        self.gpu = gpu;
+        self
+    }
 }
 
 /// The default thread count: the CPUs available to this process, at most 8 (beyond that a
@@ -70,7 +89,14 @@ pub fn default_threads() -> usize {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { n_ctx: 2048, n_batch: 256, threads: default_threads(), kernels: Kernels::best() }
+        Self {
+            n_ctx: 2048,
+            n_batch: 256,
+            threads: default_threads(),
+            kernels: Kernels::best(),
+            backend: Backend::Cpu,
+            gpu: GpuOptions::default(),
+        }
     }
 }
 
@@ -107,6 +133,11 @@ pub struct Session<'m> {
     s: Scratch,
     logits: Vec<f32>,
     pool: ThreadPool,
+    /// Why [`Backend::Auto`] chose the CPU, when it did.
+    backend_note: Option<String>,
+    /// The GPU forward pass, when the session runs on the GPU (the CPU buffers are then empty).
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    gpu: Option<Box<crate::gpu::GpuForward>>,
 }
 
 impl<'m> Session<'m> {
@@ -117,9 +148,55 @@ impl<'m> Session<'m> {
         let model: &Model = &shared;
         let c = model.config();
         let opts = SessionOptions { n_batch: opts.n_batch.min(opts.n_ctx), ..opts };
-        let opts =
-            SessionOptions::new(opts.n_ctx, opts.n_batch)?.with_threads(opts.threads)?.with_kernels(opts.kernels);
-        let (b, e, kv, ff) = (opts.n_batch, c.n_embd, c.kv_dim(), c.n_ff);
+        let opts = SessionOptions::new(opts.n_ctx, opts.n_batch)?
+            .with_threads(opts.threads)?
+            .with_kernels(opts.kernels)
+            .with_backend(opts.backend, opts.gpu);
+        let mut opts = opts;
+        let mut backend_note = None;
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        let gpu = {
+            let open = |hardware_only: bool| -> Result<Box<crate::gpu::GpuForward>> {
+                let device = crate::gpu::Gpu::new(&opts.gpu)?;
+                if hardware_only && device.info().device_type == "Cpu" {
+                    return Err(crate::error::GpuError::NoAdapter {
+                        detail: format!(
+                            "only a software adapter ({}): the CPU backend is faster",
+                            device.info().adapter
+                        ),
+                    }
+                    .into());
+                }
+                Ok(Box::new(crate::gpu::GpuForward::new(device, model, opts.n_ctx, opts.n_batch)?))
+            };
+            match opts.backend {
+                Backend::Gpu => Some(open(false)?),
+                Backend::Auto => match open(true) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        backend_note = Some(format!("GPU not used: {e}"));
+                        None
+                    }
+                },
+                Backend::Cpu => None,
+            }
+        };
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        {
+            opts.backend = if gpu.is_some() { Backend::Gpu } else { Backend::Cpu };
+        }
+        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+        match opts.backend {
+            Backend::Gpu => return Err(crate::error::GpuError::NotBuilt.into()),
+            Backend::Auto => {
+                backend_note = Some(crate::error::GpuError::NotBuilt.to_string());
+                opts.backend = Backend::Cpu;
+            }
+            Backend::Cpu => {}
+        }
+        // On the GPU the CPU's cache and scratch are not needed: size them for nothing.
+        let cpu = opts.backend == Backend::Cpu;
+        let (b, e, kv, ff) = (opts.n_batch * cpu as usize, c.n_embd, c.kv_dim(), c.n_ff);
         let q_dim = c.n_head * c.head_dim;
         let max_act = model
             .layers
@@ -136,7 +213,7 @@ impl<'m> Session<'m> {
             .map(|l| l.rows)
             .max()
             .unwrap_or(0);
-        let cache = c.n_layer * opts.n_ctx * kv;
+        let cache = c.n_layer * opts.n_ctx * kv * cpu as usize;
         let (k_cache, v_cache) = (zeroed("KV cache (keys)", cache)?, zeroed("KV cache (values)", cache)?);
         Ok(Self {
             k_cache,
@@ -153,21 +230,25 @@ impl<'m> Session<'m> {
                 proj: vec![0.0; b * e],
                 gate: vec![0.0; b * ff],
                 up: vec![0.0; b * ff],
-                scores: vec![0.0; opts.threads * (c.n_head / c.n_head_kv) * opts.n_ctx],
+                scores: vec![0.0; b.min(1) * opts.threads * (c.n_head / c.n_head_kv) * opts.n_ctx],
                 xq: vec![0; b * max_act],
                 tmp: vec![0.0; if b > 1 { b * max_rows } else { 0 }],
                 fused: vec![
                     0.0;
-                    model
-                        .layers
-                        .iter()
-                        .map(|l| (l.wq.rows + l.wk.rows + l.wv.rows).max(l.gate.rows + l.up.rows))
-                        .max()
-                        .unwrap_or(0)
+                    b.min(1)
+                        * model
+                            .layers
+                            .iter()
+                            .map(|l| (l.wq.rows + l.wk.rows + l.wv.rows).max(l.gate.rows + l.up.rows))
+                            .max()
+                            .unwrap_or(0)
                 ],
             },
             logits: vec![0.0; c.n_vocab],
-            pool: ThreadPool::new(opts.threads)?,
+            pool: ThreadPool::new(if cpu { opts.threads } else { 1 })?,
+            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            gpu,
+            backend_note,
             opts,
             model: shared,
         })
@@ -179,6 +260,25 @@ impl<'m> Session<'m> {
 
     pub fn options(&self) -> &SessionOptions {
         &self.opts
+    }
+
+    /// Why the session runs on the CPU although [`Backend::Auto`] was asked for, if it does.
+    pub fn backend_note(&self) -> Option<&str> {
+        self.backend_note.as_deref()
+    }
+
+    /// The GPU adapter the forward pass runs on, or `None` on the CPU backend.
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    pub fn gpu_info(&self) -> Option<&crate::gpu::GpuInfo> {
+        self.gpu.as_ref().map(|g| g.gpu().info())
+    }
+
+    /// Forces a GPU device loss (tests check that the next call fails cleanly).
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    pub fn simulate_gpu_loss(&self) {
+        if let Some(g) = &self.gpu {
+            g.gpu().simulate_device_loss();
+        }
     }
 
     /// Positions already in the KV cache.
@@ -208,6 +308,14 @@ impl<'m> Session<'m> {
         let needed = self.n_past + tokens.len();
         if needed > self.opts.n_ctx {
             return Err(ModelError::ContextFull { needed, n_ctx: self.opts.n_ctx }.into());
+        }
+        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        if let Some(gpu) = self.gpu.as_mut() {
+            if !tokens.is_empty() {
+                gpu.eval(tokens, self.n_past, each, &mut self.logits)?;
+                self.n_past += tokens.len();
+            }
+            return Ok(());
         }
         let mut done = 0;
         for chunk in tokens.chunks(self.opts.n_batch) {

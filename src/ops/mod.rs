@@ -316,6 +316,11 @@ impl RopeTable {
         Self { n_pairs, cos, sin }
     }
 
+    /// Every `(cos, sin)` pair, position-major (the GPU path uploads this table).
+    pub fn cos_sin(&self) -> impl Iterator<Item = (f32, f32)> + '_ {
+        self.cos.iter().copied().zip(self.sin.iter().copied())
+    }
+
     /// Rotates every head of `x` (`n_heads * head_dim` values) for position `pos`.
     pub fn apply(&self, k: &Kernels, x: &mut [f32], head_dim: usize, pos: usize, layout: RopeLayout) {
         let cos = &self.cos[pos * self.n_pairs..(pos + 1) * self.n_pairs];

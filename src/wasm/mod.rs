@@ -40,6 +40,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Template(_) => "bad_template",
         Error::Quant(_) => "internal",
         Error::Io { .. } => "io",
+        Error::Gpu(_) => "gpu",
     }
 }
 

@@ -1,0 +1,114 @@
+// Causal grouped-query attention of each token's query heads over the KV cache of one layer.
+//
+// One workgroup of WG invocations per (query head, token); the token at index i of the batch
+// sees positions 0..n_past + i + 1. Positions are taken WG at a time: each invocation scores one
+// position (q . k / sqrt(head_dim)), the block's maximum is reduced in workgroup memory, and an
+// online softmax rescales the running sums, so any context length works in fixed workgroup
+// memory. Invocation li accumulates output dimensions li, li + WG, ... (head_dim <= WG * DPT).
+// Query head h reads KV head h / (n_head / n_head_kv); the host validated n_head_kv > 0 and
+// that it divides n_head before any pipeline existed.
+
+struct Params {
+    n_head: u32,
+    group: u32,     // query heads per KV head
+    head_dim: u32,
+    kv_stride: u32, // values per position in the cache (n_head_kv * head_dim)
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Step {
+    t: u32,
+    n_past: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> qs: array<f32, WG * DPT>;
+var<workgroup> probs: array<f32, WG>;
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let h = wid.x;
+    let i = wid.y;
+    if (i >= step.t) {
+        return;
+    }
+    let hd = p.head_dim;
+    let q_base = (i * p.n_head + h) * hd;
+    let kv_off = (h / p.group) * hd;
+    for (var d = li; d < hd; d += WG) {
+        qs[d] = q[q_base + d];
+    }
+    workgroupBarrier();
+    let n = step.n_past + i + 1u;
+    var m = NEG_BIG;
+    var l = 0.0;
+    var acc: array<f32, DPT>;
+    for (var start = 0u; start < n; start += WG) {
+        let pos = start + li;
+        var s = NEG_BIG;
+        if (pos < n) {
+            var dt = 0.0;
+            let kb = pos * p.kv_stride + kv_off;
+            for (var d = 0u; d < hd; d++) {
+                dt += qs[d] * k_cache[kb + d];
+            }
+            s = dt * p.scale;
+        }
+        red[li] = s;
+        workgroupBarrier();
+        for (var k = WG / 2u; k > 0u; k >>= 1u) {
+            if (li < k) {
+                red[li] = max(red[li], red[li + k]);
+            }
+            workgroupBarrier();
+        }
+        let m_new = max(m, red[0]);
+        let alpha = exp(m - m_new);
+        let pr = select(0.0, exp(s - m_new), pos < n);
+        probs[li] = pr;
+        l = l * alpha + pr;
+        workgroupBarrier();
+        let count = min(WG, n - start);
+        for (var k = 0u; k < DPT; k++) {
+            let d = li + k * WG;
+            if (d < hd) {
+                var a = acc[k] * alpha;
+                for (var j = 0u; j < count; j++) {
+                    a += probs[j] * v_cache[(start + j) * p.kv_stride + kv_off + d];
+                }
+                acc[k] = a;
+            }
+        }
+        m = m_new;
+        workgroupBarrier();
+    }
+    red[li] = l;
+    workgroupBarrier();
+    for (var k = WG / 2u; k > 0u; k >>= 1u) {
+        if (li < k) {
+            red[li] += red[li + k];
+        }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / red[0];
+    for (var k = 0u; k < DPT; k++) {
+        let d = li + k * WG;
+        if (d < hd) {
+            out[q_base + d] = acc[k] * inv;
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The adapter and device: chosen once, with every wgpu error routed into [`GpuError`] values
+//! (wgpu's default is to panic on an uncaptured validation error, which in a browser worker
+//! would kill it) and device loss recorded so the next call fails with a clear message instead
+//! of hanging.
+
+use std::sync::{Arc, Mutex};
+
+use super::kernels::KernelLimits;
+use super::GpuOptions;
+use crate::error::GpuError;
+
+/// What was chosen: the adapter and the features the kernels may use.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct GpuInfo {
+    pub adapter: String,
+    pub backend: String,
+    pub device_type: String,
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    pub max_binding_bytes: u64,
+    pub max_workgroup_storage: u32,
+}
+
+impl std::fmt::Display for GpuInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.adapter, self.backend, self.device_type)?;
+        let features: Vec<&str> = [(self.shader_f16, "shader-f16"), (self.subgroups, "subgroups")]
+            .iter()
+            .filter(|f| f.0)
+            .map(|f| f.1)
+            .collect();
+        if !features.is_empty() {
+            write!(f, " [{}]", features.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// An open device and queue, with the errors wgpu reported since the last check.
+#[derive(Debug)]
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: GpuInfo,
+    pub(crate) limits: wgpu::Limits,
+    max_binding: u64,
+    /// Uncaptured errors (validation, out of memory), oldest first.
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens the first adapter that matches `opts` (high-performance preferred).
+    pub fn new(opts: &GpuOptions) -> Result<Self, GpuError> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapter = match &opts.adapter {
+            Some(name) => {
+                let want = name.to_lowercase();
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want)).ok_or_else(|| {
+                    GpuError::NoAdapter { detail: format!("no adapter named like '{name}' (found: {names:?})") }
+                })?
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            }))
+            .map_err(|e| GpuError::NoAdapter {
+                detail: format!("{e} (natively the GPU backend needs a Vulkan, Metal or DX12 driver; on Linux without a GPU, Mesa's lavapipe: apt install mesa-vulkan-drivers)"),
+            })?,
+        };
+        let a = adapter.get_info();
+        let features = adapter.features();
+        let wanted = features & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ruvllm"),
+            required_features: wanted,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device { adapter: a.name.clone(), detail: e.to_string() })?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = flag.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let limits = device.limits();
+        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let max_binding = opts.max_binding_bytes.map_or(max_binding, |m| m.min(max_binding));
+        let info = GpuInfo {
+            adapter: a.name,
+            backend: format!("{:?}", a.backend),
+            device_type: format!("{:?}", a.device_type),
+            shader_f16: wanted.contains(wgpu::Features::SHADER_F16),
+            subgroups: wanted.contains(wgpu::Features::SUBGROUP),
+            max_binding_bytes: max_binding,
+            max_workgroup_storage: limits.max_compute_workgroup_storage_size,
+        };
+        Ok(Self { device, queue, info, limits, max_binding, errors, lost })
+    }
+
+    pub fn info(&self) -> &GpuInfo {
+        &self.info
+    }
+
+    /// The largest binding the backend uses (the adapter's, or less when the options say so).
+    pub(crate) fn max_binding(&self) -> u64 {
+        self.max_binding
+    }
+
+    pub(crate) fn kernel_limits(&self) -> KernelLimits {
+        KernelLimits {
+            invocations: self.limits.max_compute_invocations_per_workgroup,
+            size_x: self.limits.max_compute_workgroup_size_x,
+            workgroup_storage: self.limits.max_compute_workgroup_storage_size,
+            storage_buffers: self.limits.max_storage_buffers_per_shader_stage,
+            software: self.info.device_type == "Cpu",
+        }
+    }
+
+    /// The first error wgpu reported since the last check (or the device loss), as a
+    /// [`GpuError`] saying what was being done.
+    pub(crate) fn check(&self, during: &str) -> Result<(), GpuError> {
+        if let Some(why) = self.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(GpuError::DeviceLost { detail: why });
+        }
+        let first = self.errors.lock().ok().and_then(|mut v| if v.is_empty() { None } else { Some(v.remove(0)) });
+        match first {
+            Some(detail) => Err(GpuError::Validation { during: during.to_string(), detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device as a driver reset would (tests use it to force a loss).
+    pub fn simulate_device_loss(&self) {
+        self.device.destroy();
+    }
+}

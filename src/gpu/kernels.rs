@@ -1,0 +1,230 @@
+//! The WGSL kernels: which files make up each one, the constants the host prepends (workgroup
+//! size, tiles), and the workgroup resources each configuration needs, checked against the
+//! adapter's limits before any pipeline exists.
+//!
+//! A kernel's source is `const` lines + `shaders/common.wgsl` and one `shaders/quant/*.wgsl`
+//! where it reads weights + the kernel's own file. The same composition is what the naga tests
+//! validate and translate to Metal Shading Language and SPIR-V.
+
+use crate::error::GpuError;
+use crate::quant::GgmlType;
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const ROUND_F16: &str = include_str!("../../shaders/round_f16.wgsl");
+
+/// How a weight type's blocks are read in WGSL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum WeightKind {
+    /// A block type read by `unpack32` and dotted with Q8 activations of the given mode
+    /// (0: Q8_0, 1: Q8_1, 2: Q8_K).
+    Quant { ty: GgmlType, act_mode: u32 },
+    /// F32 or F16, dotted with f32 activations.
+    Float { ty: GgmlType },
+}
+
+/// The weight types the GPU path has kernels for.
+pub const GPU_WEIGHT_TYPES: &str = "F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K";
+
+impl WeightKind {
+    pub(crate) fn of(ty: GgmlType) -> Option<Self> {
+        let act_mode = match ty.vec_dot_type()? {
+            GgmlType::Q8_0 => 0,
+            GgmlType::Q8_1 => 1,
+            GgmlType::Q8_K => 2,
+            _ => return matches!(ty, GgmlType::F32 | GgmlType::F16).then_some(WeightKind::Float { ty }),
+        };
+        quant_source(ty)?;
+        Some(WeightKind::Quant { ty, act_mode })
+    }
+}
+
+fn quant_source(ty: GgmlType) -> Option<&'static str> {
+    Some(match ty {
+        GgmlType::Q4_0 => include_str!("../../shaders/quant/q4_0.wgsl"),
+        GgmlType::Q4_1 => include_str!("../../shaders/quant/q4_1.wgsl"),
+        GgmlType::Q5_0 => include_str!("../../shaders/quant/q5_0.wgsl"),
+        GgmlType::Q5_1 => include_str!("../../shaders/quant/q5_1.wgsl"),
+        GgmlType::Q8_0 => include_str!("../../shaders/quant/q8_0.wgsl"),
+        GgmlType::Q4_K => include_str!("../../shaders/quant/q4_k.wgsl"),
+        GgmlType::Q6_K => include_str!("../../shaders/quant/q6_k.wgsl"),
+        GgmlType::F32 => include_str!("../../shaders/quant/f32.wgsl"),
+        GgmlType::F16 => include_str!("../../shaders/quant/f16.wgsl"),
+        _ => return None,
+    })
+}
+
+/// One compute kernel (with the weight type it reads, where it reads weights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kernel {
+    Matmul(WeightKind),
+    Embed(WeightKind),
+    QuantizeQ8,
+    RmsNorm,
+    Rope,
+    Attention,
+    SiluMul,
+    Add,
+}
+
+/// The constants of a kernel's configuration, chosen from the adapter's limits (and, for
+/// attention, the head size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// Invocations per workgroup (a power of two).
+    pub wg: u32,
+    /// Matmul: weight rows per workgroup (a power of two dividing `wg`).
+    pub rows: u32,
+    /// Attention: output dimensions per invocation (`head_dim <= wg * dpt`).
+    pub dpt: u32,
+}
+
+/// The limits a configuration is checked against (a subset of `wgpu::Limits`, so the check
+/// and its test need no device).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KernelLimits {
+    pub invocations: u32,
+    pub size_x: u32,
+    pub workgroup_storage: u32,
+    pub storage_buffers: u32,
+    /// A software adapter (lavapipe, SwiftShader): its invocations are SIMD lanes of CPU
+    /// threads, where workgroup barriers are expensive, so each matmul row gets one invocation.
+    pub software: bool,
+}
+
+impl KernelLimits {
+    /// WebGPU's default limits: what a portable page may assume.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub const WEBGPU_DEFAULT: Self =
+        Self { invocations: 256, size_x: 256, workgroup_storage: 16384, storage_buffers: 8, software: false };
+}
+
+/// Tokens one matmul workgroup multiplies (the kernels' `vec4` accumulators).
+pub(crate) const TOKENS_PER_WORKGROUP: u32 = 4;
+
+/// The largest workgroup used: enough to keep a GPU's lanes busy, small enough for any adapter.
+const PREFERRED_WG: u32 = 64;
+
+impl Kernel {
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Kernel::Matmul(k) => format!("matmul[{}]", k.ty()),
+            Kernel::Embed(k) => format!("embed[{}]", k.ty()),
+            Kernel::QuantizeQ8 => "quantize_q8".into(),
+            Kernel::RmsNorm => "rms_norm".into(),
+            Kernel::Rope => "rope".into(),
+            Kernel::Attention => "attention".into(),
+            Kernel::SiluMul => "silu_mul".into(),
+            Kernel::Add => "add".into(),
+        }
+    }
+
+    /// The configuration for these limits; `head_dim` sizes attention's per-invocation outputs.
+    pub(crate) fn config(&self, limits: &KernelLimits, head_dim: u32) -> Config {
+        let cap = limits.invocations.min(limits.size_x).max(1);
+        let wg = PREFERRED_WG.min(1 << (31 - cap.leading_zeros()));
+        // Hardware: 16 lanes per row share its units, then reduce; software: a lane per row.
+        let rows = if limits.software { wg } else { (wg / 16).max(1) };
+        Config { wg, rows, dpt: head_dim.div_ceil(wg).max(1) }
+    }
+
+    /// Bytes of workgroup memory the kernel declares under `cfg`.
+    pub(crate) fn workgroup_storage(&self, cfg: &Config) -> u32 {
+        4 * match self {
+            Kernel::Matmul(_) => cfg.wg * TOKENS_PER_WORKGROUP,
+            Kernel::RmsNorm => cfg.wg,
+            Kernel::Attention => cfg.wg * cfg.dpt + 2 * cfg.wg,
+            _ => 0,
+        }
+    }
+
+    /// Storage buffers bound at once.
+    pub(crate) fn storage_buffers(&self) -> u32 {
+        match self {
+            Kernel::Matmul(WeightKind::Quant { .. }) => 4,
+            Kernel::Attention => 4,
+            Kernel::Matmul(WeightKind::Float { .. }) | Kernel::Embed(_) | Kernel::QuantizeQ8 | Kernel::RmsNorm => 3,
+            Kernel::Rope | Kernel::SiluMul | Kernel::Add => 2,
+        }
+    }
+
+    /// Checks `cfg` against `limits`, naming the kernel and the limit it would break.
+    pub(crate) fn check(&self, cfg: &Config, limits: &KernelLimits) -> Result<(), GpuError> {
+        let fail = |what: &'static str, needed: u32, limit: u32| {
+            Err(GpuError::Limit { kernel: self.name(), what, needed: needed as u64, limit: limit as u64 })
+        };
+        if cfg.wg > limits.invocations {
+            return fail("invocations per workgroup", cfg.wg, limits.invocations);
+        }
+        if cfg.wg > limits.size_x {
+            return fail("workgroup size x", cfg.wg, limits.size_x);
+        }
+        if self.workgroup_storage(cfg) > limits.workgroup_storage {
+            return fail("bytes of workgroup storage", self.workgroup_storage(cfg), limits.workgroup_storage);
+        }
+        if self.storage_buffers() > limits.storage_buffers {
+            return fail("storage buffers per shader stage", self.storage_buffers(), limits.storage_buffers);
+        }
+        if matches!(self, Kernel::Matmul(_)) && (cfg.rows == 0 || !cfg.wg.is_multiple_of(cfg.rows)) {
+            return fail("rows per workgroup dividing the workgroup", cfg.rows, cfg.wg);
+        }
+        Ok(())
+    }
+
+    /// The complete WGSL source under `cfg`.
+    pub(crate) fn source(&self, cfg: &Config) -> String {
+        let consts =
+            format!("const WG: u32 = {}u;\nconst ROWS: u32 = {}u;\nconst DPT: u32 = {}u;\n", cfg.wg, cfg.rows, cfg.dpt);
+        let (weights, body) = match self {
+            Kernel::Matmul(k @ WeightKind::Quant { .. }) => (Some(*k), include_str!("../../shaders/matmul_q8.wgsl")),
+            Kernel::Matmul(k @ WeightKind::Float { .. }) => (Some(*k), include_str!("../../shaders/matmul_float.wgsl")),
+            Kernel::Embed(k @ WeightKind::Quant { .. }) => (Some(*k), include_str!("../../shaders/embed.wgsl")),
+            Kernel::Embed(k @ WeightKind::Float { .. }) => (Some(*k), include_str!("../../shaders/embed_float.wgsl")),
+            Kernel::QuantizeQ8 => (None, include_str!("../../shaders/quantize_q8.wgsl")),
+            Kernel::RmsNorm => (None, include_str!("../../shaders/rms_norm.wgsl")),
+            Kernel::Rope => (None, include_str!("../../shaders/rope.wgsl")),
+            Kernel::Attention => (None, include_str!("../../shaders/attention.wgsl")),
+            Kernel::SiluMul => (None, include_str!("../../shaders/silu_mul.wgsl")),
+            Kernel::Add => (None, include_str!("../../shaders/add.wgsl")),
+        };
+        let round =
+            if matches!(self, Kernel::QuantizeQ8 | Kernel::Matmul(WeightKind::Float { .. })) { ROUND_F16 } else { "" };
+        match weights {
+            Some(k) => {
+                let quant = quant_source(k.ty()).unwrap_or_default();
+                format!("{consts}\n{COMMON}\n{round}\n{quant}\n{body}")
+            }
+            None => format!("{consts}\n{round}\n{body}"),
+        }
+    }
+
+    /// Every kernel the GPU path can create (each weight kind for the matmul and the lookup).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn all() -> Vec<Kernel> {
+        let mut all =
+            vec![Kernel::QuantizeQ8, Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SiluMul, Kernel::Add];
+        for ty in [
+            GgmlType::F32,
+            GgmlType::F16,
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_0,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+            GgmlType::Q4_K,
+            GgmlType::Q6_K,
+        ] {
+            if let Some(k) = WeightKind::of(ty) {
+                all.extend([Kernel::Matmul(k), Kernel::Embed(k)]);
+            }
+        }
+        all
+    }
+}
+
+impl WeightKind {
+    pub(crate) fn ty(&self) -> GgmlType {
+        match self {
+            WeightKind::Quant { ty, .. } | WeightKind::Float { ty } => *ty,
+        }
+    }
+}

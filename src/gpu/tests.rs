@@ -1,0 +1,386 @@
+//! The GPU kernels: every configuration fits WebGPU's default limits and translates to Metal
+//! Shading Language and SPIR-V (naga, no device needed); on an adapter (lavapipe in CI), each
+//! kernel against the CPU reference on random inputs.
+
+use super::kernels::{Kernel, KernelLimits, WeightKind};
+
+/// The head sizes the attention kernel is checked with (SmolLM's 64, Llama's 128, and the
+/// largest common one).
+const HEAD_DIMS: [u32; 4] = [64, 80, 128, 256];
+
+fn parse(kernel: Kernel, head_dim: u32, limits: &KernelLimits) -> (naga::Module, naga::valid::ModuleInfo, u32) {
+    let cfg = kernel.config(limits, head_dim);
+    let source = kernel.source(&cfg);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
+    // unpack2x16float (reading f16 scales) needs this capability, which wgpu grants on every
+    // backend but GLES and WebGPU has in core.
+    let caps = naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
+    (module, info, kernel.workgroup_storage(&cfg))
+}
+
+#[test]
+fn every_kernel_configuration_fits_webgpu_default_limits() {
+    for software in [false, true] {
+        let limits = KernelLimits { software, ..KernelLimits::WEBGPU_DEFAULT };
+        for kernel in Kernel::all() {
+            for hd in HEAD_DIMS {
+                let cfg = kernel.config(&limits, hd);
+                kernel.check(&cfg, &limits).unwrap_or_else(|e| panic!("{e}"));
+                // The host's accounting of workgroup memory is what the shader declares.
+                let (module, _, declared) = parse(kernel, hd, &limits);
+                let mut layouter = naga::proc::Layouter::default();
+                layouter.update(module.to_ctx()).unwrap();
+                let actual: u32 = module
+                    .global_variables
+                    .iter()
+                    .filter(|(_, g)| g.space == naga::AddressSpace::WorkGroup)
+                    .map(|(_, g)| layouter[g.ty].size)
+                    .sum();
+                assert_eq!(actual, declared, "{} (head_dim {hd})", kernel.name());
+                assert!(actual <= limits.workgroup_storage, "{}: {actual} bytes", kernel.name());
+                let ep = &module.entry_points[0];
+                assert!(ep.workgroup_size.iter().product::<u32>() <= limits.invocations, "{}", kernel.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_configuration_beyond_the_limits_is_refused_with_the_limit_named() {
+    let tiny = KernelLimits { workgroup_storage: 512, ..KernelLimits::WEBGPU_DEFAULT };
+    let cfg = Kernel::Attention.config(&tiny, 256);
+    let err = Kernel::Attention.check(&cfg, &tiny).unwrap_err().to_string();
+    assert!(err.contains("attention") && err.contains("workgroup storage") && err.contains("512"), "{err}");
+    let few = KernelLimits { storage_buffers: 2, ..KernelLimits::WEBGPU_DEFAULT };
+    let k = Kernel::Matmul(WeightKind::of(crate::GgmlType::Q4_1).unwrap());
+    let err = k.check(&k.config(&few, 64), &few).unwrap_err().to_string();
+    assert!(err.contains("storage buffers"), "{err}");
+}
+
+#[test]
+fn every_kernel_translates_to_metal_and_spirv() {
+    let spirv_val = std::process::Command::new("spirv-val").arg("--version").output().is_ok();
+    if !spirv_val {
+        eprintln!("spirv-val not found: SPIR-V is generated but not validated by it (apt install spirv-tools)");
+    }
+    let dir = std::env::temp_dir().join(format!("ruvllm-spv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for kernel in Kernel::all() {
+        let (module, info, _) = parse(kernel, 64, &KernelLimits::WEBGPU_DEFAULT);
+        // Bindings as wgpu's Metal backend assigns them: group 0's binding N is buffer(N), and
+        // the runtime-sized arrays' lengths arrive in a sizes buffer after them.
+        let mut resources = naga::back::msl::BindingMap::new();
+        for (_, g) in module.global_variables.iter() {
+            if let Some(rb) = &g.binding {
+                let mutable = matches!(g.space, naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE));
+                resources.insert(
+                    *rb,
+                    naga::back::msl::BindTarget { buffer: Some(rb.binding as u8), mutable, ..Default::default() },
+                );
+            }
+        }
+        let mut options = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+        options.per_entry_point_map.insert(
+            "main".into(),
+            naga::back::msl::EntryPointResources { resources, sizes_buffer: Some(30), ..Default::default() },
+        );
+        let (msl, _) = naga::back::msl::write_string(&module, &info, &options, &Default::default())
+            .unwrap_or_else(|e| panic!("{}: MSL: {e}", kernel.name()));
+        assert!(msl.contains("kernel void main_"), "{}: no compute entry point in the MSL", kernel.name());
+        let words = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+            .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", kernel.name()));
+        assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic", kernel.name());
+        if spirv_val {
+            let path = dir.join(format!("{}.spv", kernel.name().replace(['[', ']'], "_")));
+            std::fs::write(&path, words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+            let out = std::process::Command::new("spirv-val")
+                .arg("--target-env")
+                .arg("vulkan1.1")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}: spirv-val: {}", kernel.name(), String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+mod on_device {
+    use super::super::forward::harness::Harness;
+    use super::super::{Gpu, GpuOptions};
+    use crate::kernels::Kernels;
+    use crate::ops::{self, Linear, RopeLayout, RopeTable};
+    use crate::quant::GgmlType;
+    use crate::test_util::Rng;
+
+    /// The adapter, or `None` (with a message) where there is none — unless
+    /// `RUVLLM_REQUIRE_GPU` is set, as the test script sets it where lavapipe is installed:
+    /// then a missing adapter fails the test instead of skipping it.
+    pub(crate) fn gpu(opts: &GpuOptions) -> Option<Gpu> {
+        match Gpu::new(opts) {
+            Ok(g) => Some(g),
+            Err(e) if std::env::var_os("RUVLLM_REQUIRE_GPU").is_some() => panic!("RUVLLM_REQUIRE_GPU is set: {e}"),
+            Err(e) => {
+                eprintln!("skipping the GPU kernel tests: {e}");
+                None
+            }
+        }
+    }
+
+    fn random(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| rng.range(-scale, scale)).collect()
+    }
+
+    /// `rows x cols` weights of `ty` (quantized from random values; some rows all zero).
+    fn weights(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> (Linear, Vec<u8>) {
+        let mut values = random(rng, rows * cols, 1.0);
+        values[cols..2 * cols].fill(0.0);
+        let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+        let mut bytes = vec![0u8; rows * row_bytes];
+        match ty {
+            GgmlType::F32 => bytes.copy_from_slice(bytemuck::cast_slice(&values)),
+            GgmlType::F16 => {
+                for (b, v) in bytes.chunks_exact_mut(2).zip(&values) {
+                    b.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+                }
+            }
+            _ => crate::quant::quantize_weights(ty, &values, &mut bytes).unwrap(),
+        }
+        (Linear { ty, rows, cols, start: 0, row_bytes }, bytes)
+    }
+
+    const TYPES: [GgmlType; 9] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+    ];
+
+    /// The CPU reference: activations quantized as the CPU path does, each row's scalar dot.
+    fn cpu_matmul(w: &Linear, bytes: &[u8], x: &[f32], t: usize) -> (Vec<f32>, Vec<f32>) {
+        let k = Kernels::scalar();
+        let act = crate::kernels::activation_bytes(w.ty, w.cols).unwrap();
+        let (mut out, mut mags) = (Vec::new(), Vec::new());
+        let mut deq = vec![0f32; w.cols];
+        for i in 0..t {
+            let mut a = vec![0u8; act];
+            k.quantize_activations(w.ty, &x[i * w.cols..(i + 1) * w.cols], &mut a).unwrap();
+            for r in 0..w.rows {
+                let row = &bytes[r * w.row_bytes..(r + 1) * w.row_bytes];
+                out.push(crate::kernels::vec_dot(w.ty, row, &a).unwrap());
+                crate::quant::dequantize(w.ty, row, &mut deq).unwrap();
+                mags.push(deq.iter().zip(&x[i * w.cols..]).map(|(a, b)| (a * b).abs()).sum());
+            }
+        }
+        (out, mags)
+    }
+
+    /// GPU output `[token][row]` against the CPU's, within `rel` of the sum of |w * x|.
+    fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], mags: &[f32], rel: f32) {
+        assert_eq!(gpu.len(), cpu.len());
+        let worst = gpu.iter().zip(cpu).zip(mags).map(|((g, c), m)| (g - c).abs() / (m + 1e-6)).fold(0f32, f32::max);
+        eprintln!("{what}: largest |gpu - cpu| / sum|w x| = {worst:.2e}");
+        for (i, ((g, c), m)) in gpu.iter().zip(cpu).zip(mags).enumerate() {
+            assert!((g - c).abs() <= rel * m + 1e-6, "{what}: value {i}: gpu {g}, cpu {c} (|w||x| sum {m})");
+        }
+    }
+
+    #[test]
+    fn matmul_matches_the_cpu_reference_for_every_weight_type() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(11);
+        for ty in TYPES {
+            // Row counts that are not multiples of a workgroup's rows; token counts that are
+            // not multiples of its four tokens.
+            for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
+                let (w, bytes) = weights(&mut rng, ty, rows, cols);
+                let x = random(&mut rng, t * cols, 2.0);
+                let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
+                let mut h = Harness::new(&gpu, &bytes, 64, t * cols).unwrap();
+                let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
+                h.matmul(&w, &input, &out).unwrap();
+                h.run(t, 0).unwrap();
+                // The two sides quantize the same activations; a division rounded differently
+                // can move one level of one value (1/127 of the largest), nothing more.
+                assert_close(&format!("{ty} {rows}x{cols}, {t} tokens"), &h.read(&out, t * rows), &cpu, &mags, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn weights_split_across_bindings_give_the_same_product() {
+        let opts = GpuOptions::new().with_max_binding_bytes(4096).unwrap();
+        let Some(gpu) = gpu(&opts) else { return };
+        let mut rng = Rng::new(12);
+        for ty in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F32] {
+            let (w, bytes) = weights(&mut rng, ty, 70, 256);
+            let x = random(&mut rng, 3 * 256, 2.0);
+            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, 3);
+            let mut h = Harness::new(&gpu, &bytes, 64, 3 * 256).unwrap();
+            let (input, out) = (h.buffer(&x), h.buffer(&[0.0; 3 * 70]));
+            h.matmul(&w, &input, &out).unwrap();
+            assert!(h.chunks_of(&w) > 1, "{ty}: {} bindings", h.chunks_of(&w));
+            h.run(3, 0).unwrap();
+            assert_close(&format!("{ty} split"), &h.read(&out, 3 * 70), &cpu, &mags, 1e-5);
+            // The lookup of a row in every binding.
+            let ids = [0u32, 69, 35, 1];
+            let (tokens, rows) = (h.tokens(&ids), h.buffer(&[0.0; 4 * 256]));
+            let mut h2 = Harness::new(&gpu, &bytes, 64, 256).unwrap();
+            h2.embed(&w, &tokens, &rows).unwrap();
+            h2.run(4, 0).unwrap();
+            let got = h2.read(&rows, 4 * 256);
+            let mut want = vec![0f32; 256];
+            for (i, &id) in ids.iter().enumerate() {
+                ops::embed_row(&w, &bytes, id as usize, &mut want).unwrap();
+                assert_eq!(&got[i * 256..(i + 1) * 256], &want[..], "{ty}: row {id}");
+            }
+        }
+    }
+
+    #[test]
+    fn embedding_lookup_is_the_cpu_dequantization() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(13);
+        for ty in TYPES {
+            let (w, bytes) = weights(&mut rng, ty, 20, 512);
+            let ids = [3u32, 0, 19, 3, 7];
+            let mut h = Harness::new(&gpu, &bytes, 64, 512).unwrap();
+            let (tokens, out) = (h.tokens(&ids), h.buffer(&[0.0; 5 * 512]));
+            h.embed(&w, &tokens, &out).unwrap();
+            h.run(ids.len(), 0).unwrap();
+            let got = h.read(&out, 5 * 512);
+            let mut want = vec![0f32; 512];
+            for (i, &id) in ids.iter().enumerate() {
+                ops::embed_row(&w, &bytes, id as usize, &mut want).unwrap();
+                for (j, (g, e)) in got[i * 512..(i + 1) * 512].iter().zip(&want).enumerate() {
+                    // A fused multiply-add may round d * q + m once instead of twice.
+                    assert!((g - e).abs() <= 1e-6 * e.abs().max(1e-3), "{ty} token {i} value {j}: {g} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rms_norm_for_any_hidden_size() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(14);
+        // Sizes below, at and far above the workgroup, and above the 1024 where the seed's
+        // kernel silently returned.
+        for n in [1, 7, 64, 576, 1000, 1025, 5000] {
+            let t = 3;
+            let (x, weight) = (random(&mut rng, t * n, 3.0), random(&mut rng, n, 1.0));
+            let mut h = Harness::new(&gpu, &[], 64, 32).unwrap();
+            let (xb, wb, out) = (h.buffer(&x), h.buffer(&weight), h.buffer(&vec![0.0; t * n]));
+            h.rms_norm(n, 1e-5, &xb, &wb, &out).unwrap();
+            h.run(t, 0).unwrap();
+            let got = h.read(&out, t * n);
+            let mut want = vec![0f32; n];
+            for i in 0..t {
+                ops::rms_norm(&x[i * n..(i + 1) * n], &weight, 1e-5, &mut want);
+                for (j, (g, e)) in got[i * n..(i + 1) * n].iter().zip(&want).enumerate() {
+                    assert!((g - e).abs() <= 1e-5 * (1.0 + e.abs()), "n {n} token {i} value {j}: {g} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rope_in_both_layouts_matches_the_cpu_table() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(15);
+        let (n_heads, hd, n_rot, n_ctx) = (3usize, 64usize, 48usize, 40usize);
+        let table = RopeTable::new(n_ctx, n_rot, 10000.0, 1.0, None);
+        let pairs: Vec<f32> = table.cos_sin().flat_map(|(c, s)| [c, s]).collect();
+        for layout in [RopeLayout::Normal, RopeLayout::Neox] {
+            let (t, n_past) = (4, 30);
+            let x = random(&mut rng, t * n_heads * hd, 2.0);
+            let mut h = Harness::new(&gpu, &[], 64, 32).unwrap();
+            let (tb, xb) = (h.buffer(&pairs), h.buffer(&x));
+            h.rope(&tb, n_heads as u32, hd as u32, (n_rot / 2) as u32, layout == RopeLayout::Neox, &xb).unwrap();
+            h.run(t, n_past).unwrap();
+            let got = h.read(&xb, x.len());
+            let mut want = x.clone();
+            for (i, row) in want.chunks_exact_mut(n_heads * hd).enumerate() {
+                table.apply(&Kernels::scalar(), row, hd, n_past + i, layout);
+            }
+            for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!((g - e).abs() <= 1e-5, "{layout:?} value {j}: {g} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn attention_over_the_cache_matches_the_cpu_for_grouped_heads() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(16);
+        // Head sizes below and above the workgroup (80: not a multiple of anything); histories
+        // shorter than and several times the 64 positions one block scores.
+        for (n_head, n_head_kv, hd) in [(6usize, 2usize, 64usize), (4, 4, 80), (8, 1, 160)] {
+            for (n_past, t) in [(0, 1), (0, 5), (150, 3)] {
+                let kv = n_head_kv * hd;
+                let n = n_past + t;
+                let (k, v) = (random(&mut rng, n * kv, 1.5), random(&mut rng, n * kv, 1.0));
+                let q = random(&mut rng, t * n_head * hd, 1.5);
+                let mut h = Harness::new(&gpu, &[], hd as u32, 32).unwrap();
+                let (qb, kb, vb) = (h.buffer(&q), h.buffer(&k), h.buffer(&v));
+                let out = h.buffer(&vec![0.0; t * n_head * hd]);
+                h.attention(n_head as u32, n_head_kv as u32, hd as u32, &qb, &kb, &vb, &out).unwrap();
+                h.run(t, n_past).unwrap();
+                let got = h.read(&out, t * n_head * hd);
+                let mut scores = vec![0f32; n];
+                let mut want = vec![0f32; hd];
+                for i in 0..t {
+                    for head in 0..n_head {
+                        let g = head / (n_head / n_head_kv);
+                        let qh = &q[(i * n_head + head) * hd..][..hd];
+                        ops::attend(qh, &k, &v, kv, g * hd, n_past + i + 1, &mut scores, &mut want);
+                        let o = &got[(i * n_head + head) * hd..][..hd];
+                        for (j, (a, e)) in o.iter().zip(&want).enumerate() {
+                            assert!(
+                                (a - e).abs() <= 1e-5,
+                                "heads {n_head}/{n_head_kv} dim {hd}, n_past {n_past}: token {i} head {head} value {j}: {a} vs {e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn silu_mul_and_add_match_the_cpu() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(17);
+        let (n, t) = (1000, 3);
+        let (g, u) = (random(&mut rng, n * t, 8.0), random(&mut rng, n * t, 2.0));
+        let mut h = Harness::new(&gpu, &[], 64, 32).unwrap();
+        let (gb, ub) = (h.buffer(&g), h.buffer(&u));
+        h.elementwise(super::Kernel::SiluMul, n, &gb, &ub).unwrap();
+        h.elementwise(super::Kernel::Add, n, &ub, &gb).unwrap();
+        h.run(t, 0).unwrap();
+        let (got_g, got_u) = (h.read(&gb, n * t), h.read(&ub, n * t));
+        let mut want = g.clone();
+        ops::silu_mul(&mut want, &u);
+        let mut sum = u.clone();
+        ops::add_assign(&mut sum, &want);
+        for j in 0..n * t {
+            assert!(
+                (got_g[j] - want[j]).abs() <= 1e-5 * (1.0 + want[j].abs()),
+                "silu_mul {j}: {} vs {}",
+                got_g[j],
+                want[j]
+            );
+            assert!((got_u[j] - sum[j]).abs() <= 1e-5 * (1.0 + sum[j].abs()), "add {j}: {} vs {}", got_u[j], sum[j]);
+        }
+    }
+}
