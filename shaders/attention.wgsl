@@ -1,12 +1,17 @@
 // Causal grouped-query attention of each token's query heads over the KV cache of one layer.
 //
-// One workgroup of WG invocations per (query head, token); the token at index i of the batch
-// sees positions 0..n_past + i + 1. Positions are taken WG at a time: each invocation scores one
+// One workgroup of WG invocations per (query head, token, split); the token at index i of the
+// batch sees positions 0..n_past + i + 1. With `p.split == 0` a workgroup covers all of them and
+// writes the output; otherwise (flash-decoding, for one token over a long history) workgroup z
+// covers positions z * split .. and writes its partial result — running maximum m, sum of
+// exponentials l and the unnormalized outputs — to `partial`, which attention_combine.wgsl
+// merges. Positions are taken WG at a time: each invocation scores one
 // position (q . k / sqrt(head_dim)), the block's maximum is reduced in workgroup memory, and an
 // online softmax rescales the running sums, so any context length works in fixed workgroup
 // memory. Invocation li accumulates output dimensions li, li + WG, ... (head_dim <= WG * DPT).
 // Query head h reads KV head h / (n_head / n_head_kv); the host validated n_head_kv > 0 and
-// that it divides n_head before any pipeline existed.
+// that it divides n_head before any pipeline existed. The cache holds KV values (f16 where the
+// adapter has shader-f16, else f32; the host prepends the alias); products and sums are f32.
 
 struct Params {
     n_head: u32,
@@ -14,7 +19,7 @@ struct Params {
     head_dim: u32,
     kv_stride: u32, // values per position in the cache (n_head_kv * head_dim)
     scale: f32,
-    _pad0: u32,
+    split: u32,     // positions per split (0: no split)
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,9 +34,10 @@ struct Step {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<KV>;
+@group(0) @binding(4) var<storage, read> v_cache: array<KV>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
 
 const NEG_BIG: f32 = -3.0e38;
 
@@ -40,7 +46,11 @@ var<workgroup> probs: array<f32, WG>;
 var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nw: vec3<u32>,
+) {
     let h = wid.x;
     let i = wid.y;
     if (i >= step.t) {
@@ -53,18 +63,23 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         qs[d] = q[q_base + d];
     }
     workgroupBarrier();
-    let n = step.n_past + i + 1u;
+    var n = step.n_past + i + 1u;
+    var begin = 0u;
+    if (p.split != 0u) {
+        begin = wid.z * p.split;
+        n = min(n, begin + p.split);
+    }
     var m = NEG_BIG;
     var l = 0.0;
     var acc: array<f32, DPT>;
-    for (var start = 0u; start < n; start += WG) {
+    for (var start = begin; start < n; start += WG) {
         let pos = start + li;
         var s = NEG_BIG;
         if (pos < n) {
             var dt = 0.0;
             let kb = pos * p.kv_stride + kv_off;
             for (var d = 0u; d < hd; d++) {
-                dt += qs[d] * k_cache[kb + d];
+                dt += qs[d] * f32(k_cache[kb + d]);
             }
             s = dt * p.scale;
         }
@@ -88,7 +103,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             if (d < hd) {
                 var a = acc[k] * alpha;
                 for (var j = 0u; j < count; j++) {
-                    a += probs[j] * v_cache[(start + j) * p.kv_stride + kv_off + d];
+                    a += probs[j] * f32(v_cache[(start + j) * p.kv_stride + kv_off + d]);
                 }
                 acc[k] = a;
             }
@@ -103,6 +118,21 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             red[li] += red[li + k];
         }
         workgroupBarrier();
+    }
+    if (p.split != 0u) {
+        // Partial result of this split: m, l, then the head's unnormalized outputs.
+        let base = ((i * p.n_head + h) * nw.z + wid.z) * (hd + 2u);
+        if (li == 0u) {
+            partial[base] = m;
+            partial[base + 1u] = red[0];
+        }
+        for (var k = 0u; k < DPT; k++) {
+            let d = li + k * WG;
+            if (d < hd) {
+                partial[base + 2u + d] = acc[k];
+            }
+        }
+        return;
     }
     let inv = 1.0 / red[0];
     for (var k = 0u; k < DPT; k++) {

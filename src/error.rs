@@ -253,8 +253,8 @@ pub enum GpuError {
     #[error("{what} needs {bytes} bytes in one binding; the adapter allows {limit} (max_storage_buffer_binding_size)")]
     BindingTooLarge { what: String, bytes: u64, limit: u64 },
 
-    #[error("{what} needs {needed}, the GPU backend allows {limit}")]
-    TooLarge { what: &'static str, needed: u64, limit: u64 },
+    #[error("invalid GPU option {field} = {value}: {reason}")]
+    InvalidOption { field: &'static str, value: String, reason: &'static str },
 
     #[error("GPU error while {during}: {detail}")]
     Validation { during: String, detail: String },

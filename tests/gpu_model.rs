@@ -155,7 +155,19 @@ fn teacher_forced_the_gpu_matches_the_cpu() {
     let scalar_opts = SessionOptions::new(512, 128).unwrap().with_kernels(ruvllm::kernels::Kernels::scalar());
     let spread = compare(&model, &mut Session::new(&model, scalar_opts).unwrap(), 3, true);
     check(&compare(&model, &mut gpu, 3, true), &spread);
-    check(&compare(&model, &mut gpu, 1, false), &spread);
+    // Token by token with the history split into parts of 16 positions (flash-decoding) from the
+    // 17th position on.
+    let split = GpuOptions::new().with_attention_split(16).unwrap();
+    let Some(mut split_gpu) = gpu_session(&model, gpu_opts(512, 128, split)) else { return };
+    check(&compare(&model, &mut split_gpu, 1, false), &spread);
+    // The f32 cache as well, where the adapter's default is f16 (lavapipe has shader-f16).
+    if gpu.gpu_info().unwrap().kv_f16 {
+        let Some(mut f32_gpu) = gpu_session(&model, gpu_opts(512, 128, GpuOptions::new().with_f32_only())) else {
+            return;
+        };
+        assert!(!f32_gpu.gpu_info().unwrap().kv_f16);
+        check(&compare(&model, &mut f32_gpu, 3, true), &spread);
+    }
 }
 
 #[test]

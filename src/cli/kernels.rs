@@ -103,3 +103,30 @@ pub(super) fn run(weights_kb: usize, memory_only: bool, out: &mut dyn Write) -> 
     }
     Ok(())
 }
+
+/// `bench-kernels --gpu`: the GPU backend's matmul per weight type, GB/s of weights read for one
+/// and four activation rows (each call waits for the GPU: this includes submission overhead).
+pub(super) fn run_gpu(weights_kb: usize, out: &mut dyn Write) -> Result<(), CliError> {
+    #[cfg(feature = "gpu")]
+    {
+        let gpu = crate::gpu::Gpu::new(&crate::gpu::GpuOptions::new()).map_err(crate::Error::from)?;
+        writeln!(out, "GPU: {}", gpu.info())?;
+        writeln!(out, "matrix x 1 and x 4 activation rows, {weights_kb} KiB of weights, GB/s of weights read:")?;
+        writeln!(out, "| type | rows x cols | x1 GB/s | x4 GB/s |")?;
+        writeln!(out, "|---|---|---|---|")?;
+        for ty in TYPES.iter().copied().filter(|&t| t != GgmlType::Q5_K) {
+            let cols = 4096;
+            let row_bytes = ty.row_bytes(cols as u64).unwrap_or(1) as usize;
+            let rows = (weights_kb * 1024 / row_bytes).max(1);
+            let one = crate::gpu::bench_matmul(&gpu, ty, rows, cols, 1, 0.6)?;
+            let four = crate::gpu::bench_matmul(&gpu, ty, rows, cols, 4, 0.6)?;
+            writeln!(out, "| {ty} | {rows} x {cols} | {one:.2} | {four:.2} |")?;
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = (weights_kb, out);
+        Err(crate::Error::from(crate::GpuError::NotBuilt).into())
+    }
+}

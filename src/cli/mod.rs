@@ -76,6 +76,9 @@ enum Command {
         /// Only measure the memory bandwidth.
         #[arg(long)]
         memory_only: bool,
+        /// The GPU backend's matmul kernels instead (GB/s of weights read, 1 and 4 tokens).
+        #[arg(long)]
+        gpu: bool,
     },
     /// Requantize a model to another weight type (as llama-quantize; K types fall back to
     /// Q5_0/Q8_0 for rows that are not whole 256-value super-blocks).
@@ -141,9 +144,10 @@ pub fn main() -> i32 {
         Command::Bench { model, prompt_tokens, gen_tokens } => {
             generate::bench(&model, prompt_tokens, gen_tokens, &mut out)
         }
-        Command::BenchKernels { weights_kb, memory_only } => {
+        Command::BenchKernels { weights_kb, memory_only, gpu: false } => {
             kernels::run(weights_kb.clamp(1, 1 << 20), memory_only, &mut out)
         }
+        Command::BenchKernels { weights_kb, gpu: true, .. } => kernels::run_gpu(weights_kb.clamp(1, 1 << 20), &mut out),
         Command::Quantize { input, output, ty } => quantize::run(&input, &output, &ty, &mut out),
         Command::Perplexity { model, file } => generate::perplexity(&model, &file, model.ctx_or(512), &mut out),
     }

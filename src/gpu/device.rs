@@ -18,6 +18,8 @@ pub struct GpuInfo {
     pub device_type: String,
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// The KV cache holds f16 values (shader-f16 present and allowed), else f32.
+    pub kv_f16: bool,
     pub max_binding_bytes: u64,
     pub max_workgroup_storage: u32,
 }
@@ -33,7 +35,7 @@ impl std::fmt::Display for GpuInfo {
         if !features.is_empty() {
             write!(f, " [{}]", features.join(", "))?;
         }
-        Ok(())
+        write!(f, ", KV cache {}", if self.kv_f16 { "f16" } else { "f32" })
     }
 }
 
@@ -49,6 +51,7 @@ pub struct Gpu {
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it is.
     lost: Arc<Mutex<Option<String>>>,
+    attention_split: u32,
 }
 
 impl Gpu {
@@ -108,14 +111,29 @@ impl Gpu {
             device_type: format!("{:?}", a.device_type),
             shader_f16: wanted.contains(wgpu::Features::SHADER_F16),
             subgroups: wanted.contains(wgpu::Features::SUBGROUP),
+            kv_f16: wanted.contains(wgpu::Features::SHADER_F16) && !opts.f32_only,
             max_binding_bytes: max_binding,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
         };
-        Ok(Self { device, queue, info, limits, max_binding, errors, lost })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            max_binding,
+            errors,
+            lost,
+            attention_split: opts.attention_split.max(1),
+        })
     }
 
     pub fn info(&self) -> &GpuInfo {
         &self.info
+    }
+
+    /// Positions per part of a decoded token's split attention.
+    pub(crate) fn attention_split(&self) -> u32 {
+        self.attention_split
     }
 
     /// The largest binding the backend uses (the adapter's, or less when the options say so).

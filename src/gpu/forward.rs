@@ -43,11 +43,15 @@ enum Grid {
     Tokens,
     /// Row groups (spread over x and z when above the dispatch limit) times token tiles.
     Rows { groups: u32, tt: u32 },
+    /// `x` workgroups per token times the splits of a one-token history of `n_past + 1`
+    /// positions into parts of `split`.
+    Split { x: u32, split: u32 },
 }
 
 impl Grid {
-    fn size(self, t: u32) -> (u32, u32, u32) {
+    fn size(self, t: u32, n_past: u32) -> (u32, u32, u32) {
         match self {
+            Grid::Split { x, split } => (x, t, (n_past + t).div_ceil(split)),
             Grid::PerToken(x) => (x, t, 1),
             Grid::Tokens => (t, 1, 1),
             Grid::Rows { groups, tt } => {
@@ -66,13 +70,46 @@ struct Dispatch {
     kernel: Kernel,
     bind: wgpu::BindGroup,
     grid: Grid,
+    when: When,
 }
 
-/// Dispatches run in one compute pass; copies into the KV cache sit between passes.
-#[derive(Debug)]
-enum Segment {
-    Pass(Vec<Dispatch>),
-    StoreKv { layer: usize },
+/// Which evaluations record a dispatch: attention has a whole-history form and a split form
+/// (one token over a history longer than the split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    Always,
+    Whole,
+    Split,
+}
+
+/// Records the dispatches that apply to a batch of `t` tokens at position `n_past` into one
+/// compute pass.
+fn record(
+    enc: &mut wgpu::CommandEncoder,
+    pipelines: &HashMap<Kernel, (wgpu::ComputePipeline, Config)>,
+    dispatches: &[Dispatch],
+    t: usize,
+    n_past: usize,
+    split: u32,
+) {
+    let split_now = t == 1 && n_past + 1 > split as usize;
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+    for d in dispatches {
+        let skip = match d.when {
+            When::Always => false,
+            When::Whole => split_now,
+            When::Split => !split_now,
+        };
+        let (x, y, z) = d.grid.size(t as u32, n_past as u32);
+        if skip || x == 0 || y == 0 || z == 0 {
+            continue;
+        }
+        if let Some((pipeline, _)) = pipelines.get(&d.kernel) {
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &d.bind, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
 }
 
 /// The GPU state of one session.
@@ -80,23 +117,23 @@ enum Segment {
 pub(crate) struct GpuForward {
     gpu: Gpu,
     pipelines: HashMap<Kernel, (wgpu::ComputePipeline, Config)>,
-    main: Vec<Segment>,
-    out: Vec<Segment>,
+    /// The forward pass of a batch, in order (one compute pass).
+    main: Vec<Dispatch>,
+    /// The output head over the rows copied into `xout`.
+    out: Vec<Dispatch>,
     step: wgpu::Buffer,
     step_out: wgpu::Buffer,
     tokens: wgpu::Buffer,
     x: wgpu::Buffer,
-    k: wgpu::Buffer,
-    v: wgpu::Buffer,
     xout: wgpu::Buffer,
     logits: wgpu::Buffer,
     staging: wgpu::Buffer,
-    k_cache: Vec<wgpu::Buffer>,
-    v_cache: Vec<wgpu::Buffer>,
+    /// Keys and values of every layer (kept alive here; the bind groups reference them).
+    #[allow(dead_code)]
+    kv_cache: Vec<wgpu::Buffer>,
     batch: usize,
     out_rows: usize,
     n_embd: usize,
-    kv_dim: usize,
     n_vocab: usize,
 }
 
@@ -194,7 +231,7 @@ impl Builder<'_> {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        Ok(Dispatch { kernel, bind, grid })
+        Ok(Dispatch { kernel, bind, grid, when: When::Always })
     }
 
     /// Uploads the rows of `w` (once per tensor: tied embeddings share theirs) in chunks that
@@ -350,6 +387,34 @@ impl Builder<'_> {
         Ok(ops)
     }
 
+    /// Attention of the batch's queries over one layer's cache: the whole-history dispatch, and
+    /// for one token over more than `split` positions the split dispatch and its merge.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &mut self,
+        f16: bool,
+        (n_head, n_head_kv, head_dim): (u32, u32, u32),
+        split: u32,
+        step: &wgpu::Buffer,
+        (q, k_cache, v_cache): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
+        out: &wgpu::Buffer,
+        partial: &wgpu::Buffer,
+    ) -> Result<Vec<Dispatch>, GpuError> {
+        let kernel = Kernel::Attention { f16 };
+        let (kv, scale) = (n_head_kv * head_dim, (1.0 / (head_dim as f32).sqrt()).to_bits());
+        let whole = uniform(self.gpu, &[n_head, n_head / n_head_kv, head_dim, kv, scale, 0]);
+        let parts = uniform(self.gpu, &[n_head, n_head / n_head_kv, head_dim, kv, scale, split]);
+        let combine = uniform(self.gpu, &[n_head, head_dim, split]);
+        let buffers = |p| [p, step, q, k_cache, v_cache, out, partial];
+        let mut a = self.dispatch(kernel, &buffers(&whole), Grid::PerToken(n_head))?;
+        a.when = When::Whole;
+        let mut b = self.dispatch(kernel, &buffers(&parts), Grid::Split { x: n_head, split })?;
+        b.when = When::Split;
+        let mut c = self.dispatch(Kernel::AttentionCombine, &[&combine, step, partial, out], Grid::PerToken(n_head))?;
+        c.when = When::Split;
+        Ok(vec![a, b, c])
+    }
+
     fn rms_norm(
         &mut self,
         n: usize,
@@ -445,19 +510,16 @@ impl GpuForward {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        // The cache in f16 where the adapter has shader-f16 (as llama.cpp's default cache type),
+        // else f32.
+        let kv_f16 = gpu.info().kv_f16;
+        let kv_bytes = if kv_f16 { 2 } else { 4 } * (n_ctx * kv) as u64;
         let mut k_cache = Vec::with_capacity(c.n_layer);
         let mut v_cache = Vec::with_capacity(c.n_layer);
         for l in 0..c.n_layer {
-            k_cache.push(storage(
-                &gpu,
-                &format!("KV cache keys of layer {l} (n_ctx x n_head_kv x head_dim)"),
-                f(n_ctx * kv),
-            )?);
-            v_cache.push(storage(
-                &gpu,
-                &format!("KV cache values of layer {l} (n_ctx x n_head_kv x head_dim)"),
-                f(n_ctx * kv),
-            )?);
+            let what = |kind: &str| format!("KV cache {kind} of layer {l} (n_ctx x n_head_kv x head_dim)");
+            k_cache.push(storage(&gpu, &what("keys"), kv_bytes)?);
+            v_cache.push(storage(&gpu, &what("values"), kv_bytes)?);
         }
         let table = RopeTable::new(n_ctx, c.n_rot, c.rope_base, c.rope_freq_scale, model.rope_freqs.as_deref());
         let pairs: Vec<f32> = table.cos_sin().flat_map(|(c, s)| [c, s]).collect();
@@ -471,15 +533,20 @@ impl GpuForward {
             weights: HashMap::new(),
             head_dim: hd as u32,
         };
-        let mut main = Vec::new();
         let mut pass = b.embed(&model.tok_embd, &step, &tokens, &x)?;
         let n_pairs = (c.n_rot / 2) as u32;
         let neox = (c.rope_layout == RopeLayout::Neox) as u32;
         let rope_cfg = b.pipeline(Kernel::Rope)?;
         let rope_q = uniform(&gpu, &[c.n_head as u32, hd as u32, n_pairs, neox]);
         let rope_k = uniform(&gpu, &[c.n_head_kv as u32, hd as u32, n_pairs, neox]);
-        let group = (c.n_head / c.n_head_kv) as u32;
-        let att = uniform(&gpu, &[c.n_head as u32, group, hd as u32, kv as u32, (1.0 / (hd as f32).sqrt()).to_bits()]);
+        // Split attention for one token: the partial results of every split of every head.
+        let split = gpu.attention_split();
+        let partial = storage(
+            &gpu,
+            "split attention partial results (n_head x n_ctx / split x (head_dim + 2))",
+            4 * (c.n_head * n_ctx.div_ceil(split as usize) * (hd + 2)) as u64,
+        )?;
+        let store_p = uniform(&gpu, &[kv as u32]);
         for (l, layer) in model.layers.iter().enumerate() {
             let n = |s: &str| format!("blk.{l}.{s}.weight");
             let attn_norm = norm(&n("attn_norm"), &layer.attn_norm)?;
@@ -495,13 +562,13 @@ impl GpuForward {
             let heads = |h: usize| Grid::PerToken(((h as u32) * n_pairs).div_ceil(rope_cfg.wg));
             pass.push(b.dispatch(Kernel::Rope, &[&rope_q, &step, &rope, &q], heads(c.n_head))?);
             pass.push(b.dispatch(Kernel::Rope, &[&rope_k, &step, &rope, &k], heads(c.n_head_kv))?);
-            main.push(Segment::Pass(std::mem::take(&mut pass)));
-            main.push(Segment::StoreKv { layer: l });
-            pass.push(b.dispatch(
-                Kernel::Attention,
-                &[&att, &step, &q, &k_cache[l], &v_cache[l], &attn],
-                Grid::PerToken(c.n_head as u32),
-            )?);
+            let store_cfg = b.pipeline(Kernel::StoreKv { f16: kv_f16 })?;
+            let store = Grid::PerToken((kv as u32).div_ceil(store_cfg.wg));
+            pass.push(b.dispatch(Kernel::StoreKv { f16: kv_f16 }, &[&store_p, &step, &k, &k_cache[l]], store)?);
+            pass.push(b.dispatch(Kernel::StoreKv { f16: kv_f16 }, &[&store_p, &step, &v, &v_cache[l]], store)?);
+            let heads = (c.n_head as u32, c.n_head_kv as u32, hd as u32);
+            let caches = (&q, &k_cache[l], &v_cache[l]);
+            pass.extend(b.attention(kv_f16, heads, split, &step, caches, &attn, &partial)?);
             let no = n("attn_output");
             pass.extend(b.project(&attn, &step, &act, &[(&no, &layer.wo, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
@@ -512,12 +579,13 @@ impl GpuForward {
             pass.extend(b.project(&gate, &step, &act, &[(&nd, &layer.down, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
         }
-        main.push(Segment::Pass(pass));
+        let main = pass;
 
         let output_norm = norm("output_norm.weight", &model.output_norm)?;
         let mut out_pass = vec![b.rms_norm(e, c.rms_eps, &step_out, &xout, &output_norm, &xoutn)?];
         out_pass.extend(b.project(&xoutn, &step_out, &act_out, &[("output.weight", &model.output, &logits)])?);
-        let out = vec![Segment::Pass(out_pass)];
+        let out = out_pass;
+        let kv_cache = k_cache.into_iter().chain(v_cache).collect();
         let pipelines = b.pipelines;
         gpu.check("uploading the model")?;
         Ok(Self {
@@ -529,17 +597,13 @@ impl GpuForward {
             step_out,
             tokens,
             x,
-            k,
-            v,
             xout,
             logits,
             staging,
-            k_cache,
-            v_cache,
+            kv_cache,
             batch,
             out_rows,
             n_embd: e,
-            kv_dim: kv,
             n_vocab: vocab,
         })
     }
@@ -548,32 +612,8 @@ impl GpuForward {
         &self.gpu
     }
 
-    fn encode(&self, enc: &mut wgpu::CommandEncoder, segments: &[Segment], t: usize, n_past: usize) {
-        let f = |n: usize| 4 * n as u64;
-        for s in segments {
-            match s {
-                Segment::Pass(dispatches) => {
-                    let mut pass =
-                        enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                    for d in dispatches {
-                        let (x, y, z) = d.grid.size(t as u32);
-                        if x == 0 || y == 0 || z == 0 {
-                            continue;
-                        }
-                        if let Some((pipeline, _)) = self.pipelines.get(&d.kernel) {
-                            pass.set_pipeline(pipeline);
-                            pass.set_bind_group(0, &d.bind, &[]);
-                            pass.dispatch_workgroups(x, y, z);
-                        }
-                    }
-                }
-                Segment::StoreKv { layer } => {
-                    let at = f(n_past * self.kv_dim);
-                    enc.copy_buffer_to_buffer(&self.k, 0, &self.k_cache[*layer], at, f(t * self.kv_dim));
-                    enc.copy_buffer_to_buffer(&self.v, 0, &self.v_cache[*layer], at, f(t * self.kv_dim));
-                }
-            }
-        }
+    fn encode(&self, enc: &mut wgpu::CommandEncoder, dispatches: &[Dispatch], t: usize, n_past: usize) {
+        record(enc, &self.pipelines, dispatches, t, n_past, self.gpu.attention_split());
     }
 
     /// Evaluates `tokens` at positions `n_past..` (the caller checked they fit the context and
@@ -669,8 +709,9 @@ impl GpuForward {
     }
 }
 
-/// Single kernels on the GPU, for the tests that hold each against the CPU reference.
-#[cfg(test)]
+/// Single kernels on the GPU: the tests hold each against the CPU reference, and
+/// `ruvllm bench-kernels --gpu` times the matmuls.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod harness {
     use super::*;
 
@@ -680,6 +721,7 @@ pub(crate) mod harness {
         step: wgpu::Buffer,
         act: Act,
         ops: Vec<Dispatch>,
+        split: u32,
     }
 
     impl<'a> Harness<'a> {
@@ -701,13 +743,29 @@ pub(crate) mod harness {
                 step,
                 act,
                 ops: Vec::new(),
+                split: u32::MAX,
             })
         }
 
         pub(crate) fn buffer(&self, data: &[f32]) -> wgpu::Buffer {
-            let buf = storage(self.b.gpu, "test data", 4 * data.len() as u64).unwrap();
+            self.try_buffer(data).unwrap_or_else(|e| panic!("test buffer: {e}"))
+        }
+
+        pub(crate) fn try_buffer(&self, data: &[f32]) -> Result<wgpu::Buffer, GpuError> {
+            let buf = storage(self.b.gpu, "kernel data", 4 * data.len() as u64)?;
             self.b.gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
-            buf
+            Ok(buf)
+        }
+
+        /// Waits until everything submitted has run.
+        pub(crate) fn wait(&self) -> Result<(), GpuError> {
+            let polled = self
+                .b
+                .gpu
+                .device
+                .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
+            self.b.gpu.check("waiting for the GPU")?;
+            polled.map(|_| ()).map_err(|e| GpuError::DeviceLost { detail: e.to_string() })
         }
 
         pub(crate) fn tokens(&self, ids: &[u32]) -> wgpu::Buffer {
@@ -773,24 +831,55 @@ pub(crate) mod harness {
             Ok(())
         }
 
+        /// A one-buffer row operation over `n` values per token (GELU with `mode`, softmax).
+        pub(crate) fn in_place(
+            &mut self,
+            kernel: Kernel,
+            n: usize,
+            mode: u32,
+            x: &wgpu::Buffer,
+        ) -> Result<(), GpuError> {
+            let cfg = self.b.pipeline(kernel)?;
+            let p = uniform(self.b.gpu, &[n as u32, mode]);
+            let grid =
+                if kernel == Kernel::Softmax { Grid::Tokens } else { Grid::PerToken((n as u32).div_ceil(cfg.wg)) };
+            let d = self.b.dispatch(kernel, &[&p, &self.step, x], grid)?;
+            self.ops.push(d);
+            Ok(())
+        }
+
+        /// Writes `t` rows of `kv_dim` values from `x` into `cache` at position `n_past`.
+        pub(crate) fn store_kv(
+            &mut self,
+            f16: bool,
+            kv_dim: u32,
+            x: &wgpu::Buffer,
+            cache: &wgpu::Buffer,
+        ) -> Result<(), GpuError> {
+            let cfg = self.b.pipeline(Kernel::StoreKv { f16 })?;
+            let p = uniform(self.b.gpu, &[kv_dim]);
+            let grid = Grid::PerToken(kv_dim.div_ceil(cfg.wg));
+            let d = self.b.dispatch(Kernel::StoreKv { f16 }, &[&p, &self.step, x, cache], grid)?;
+            self.ops.push(d);
+            Ok(())
+        }
+
+        /// Attention (whole, or split into parts of `split` positions for one token).
         #[allow(clippy::too_many_arguments)]
         pub(crate) fn attention(
             &mut self,
-            n_head: u32,
-            n_head_kv: u32,
-            head_dim: u32,
+            f16: bool,
+            heads: (u32, u32, u32),
+            split: u32,
             q: &wgpu::Buffer,
             k: &wgpu::Buffer,
             v: &wgpu::Buffer,
             out: &wgpu::Buffer,
+            partial: &wgpu::Buffer,
         ) -> Result<(), GpuError> {
-            let kv = n_head_kv * head_dim;
-            let p = uniform(
-                self.b.gpu,
-                &[n_head, n_head / n_head_kv, head_dim, kv, (1.0 / (head_dim as f32).sqrt()).to_bits()],
-            );
-            let d = self.b.dispatch(Kernel::Attention, &[&p, &self.step, q, k, v, out], Grid::PerToken(n_head))?;
-            self.ops.push(d);
+            self.split = split;
+            let ops = self.b.attention(f16, heads, split, &self.step, (q, k, v), out, partial)?;
+            self.ops.extend(ops);
             Ok(())
         }
 
@@ -799,16 +888,7 @@ pub(crate) mod harness {
             let gpu = self.b.gpu;
             gpu.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, n_past as u32, 0, 0]));
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass =
-                    enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-                for d in &self.ops {
-                    let (x, y, z) = d.grid.size(t as u32);
-                    pass.set_pipeline(&self.b.pipelines[&d.kernel].0);
-                    pass.set_bind_group(0, &d.bind, &[]);
-                    pass.dispatch_workgroups(x, y, z);
-                }
-            }
+            record(&mut enc, &self.b.pipelines, &self.ops, t, n_past, self.split);
             gpu.queue.submit([enc.finish()]);
             gpu.check("running test kernels")
         }

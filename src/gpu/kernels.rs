@@ -61,9 +61,23 @@ pub(crate) enum Kernel {
     QuantizeQ8,
     RmsNorm,
     Rope,
-    Attention,
+    /// Attention over a cache of f16 (`true`) or f32 values.
+    Attention {
+        f16: bool,
+    },
+    /// Merges the partial results of a split attention.
+    AttentionCombine,
+    /// A batch's keys or values into the cache (f16 or f32).
+    StoreKv {
+        f16: bool,
+    },
     SiluMul,
+    /// GELU in place (tanh or erf form, a parameter).
+    Gelu,
     Add,
+    Mul,
+    /// Row softmax in place.
+    Softmax,
 }
 
 /// The constants of a kernel's configuration, chosen from the adapter's limits (and, for
@@ -112,9 +126,14 @@ impl Kernel {
             Kernel::QuantizeQ8 => "quantize_q8".into(),
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::Rope => "rope".into(),
-            Kernel::Attention => "attention".into(),
+            Kernel::Attention { f16 } => format!("attention[{}]", if *f16 { "f16" } else { "f32" }),
+            Kernel::AttentionCombine => "attention_combine".into(),
+            Kernel::StoreKv { f16 } => format!("store_kv[{}]", if *f16 { "f16" } else { "f32" }),
             Kernel::SiluMul => "silu_mul".into(),
+            Kernel::Gelu => "gelu".into(),
             Kernel::Add => "add".into(),
+            Kernel::Mul => "mul".into(),
+            Kernel::Softmax => "softmax".into(),
         }
     }
 
@@ -131,8 +150,8 @@ impl Kernel {
     pub(crate) fn workgroup_storage(&self, cfg: &Config) -> u32 {
         4 * match self {
             Kernel::Matmul(_) => cfg.wg * TOKENS_PER_WORKGROUP,
-            Kernel::RmsNorm => cfg.wg,
-            Kernel::Attention => cfg.wg * cfg.dpt + 2 * cfg.wg,
+            Kernel::RmsNorm | Kernel::Softmax => cfg.wg,
+            Kernel::Attention { .. } => cfg.wg * cfg.dpt + 2 * cfg.wg,
             _ => 0,
         }
     }
@@ -141,9 +160,11 @@ impl Kernel {
     pub(crate) fn storage_buffers(&self) -> u32 {
         match self {
             Kernel::Matmul(WeightKind::Quant { .. }) => 4,
-            Kernel::Attention => 4,
+            Kernel::Attention { .. } => 5,
             Kernel::Matmul(WeightKind::Float { .. }) | Kernel::Embed(_) | Kernel::QuantizeQ8 | Kernel::RmsNorm => 3,
-            Kernel::Rope | Kernel::SiluMul | Kernel::Add => 2,
+            Kernel::Rope | Kernel::StoreKv { .. } | Kernel::SiluMul | Kernel::Add | Kernel::Mul => 2,
+            Kernel::AttentionCombine => 2,
+            Kernel::Gelu | Kernel::Softmax => 1,
         }
     }
 
@@ -182,9 +203,21 @@ impl Kernel {
             Kernel::QuantizeQ8 => (None, include_str!("../../shaders/quantize_q8.wgsl")),
             Kernel::RmsNorm => (None, include_str!("../../shaders/rms_norm.wgsl")),
             Kernel::Rope => (None, include_str!("../../shaders/rope.wgsl")),
-            Kernel::Attention => (None, include_str!("../../shaders/attention.wgsl")),
+            Kernel::Attention { .. } => (None, include_str!("../../shaders/attention.wgsl")),
+            Kernel::StoreKv { .. } => (None, include_str!("../../shaders/store_kv.wgsl")),
+            Kernel::AttentionCombine => (None, include_str!("../../shaders/attention_combine.wgsl")),
             Kernel::SiluMul => (None, include_str!("../../shaders/silu_mul.wgsl")),
             Kernel::Add => (None, include_str!("../../shaders/add.wgsl")),
+            Kernel::Mul => (None, include_str!("../../shaders/mul.wgsl")),
+            Kernel::Gelu => (None, include_str!("../../shaders/gelu.wgsl")),
+            Kernel::Softmax => (None, include_str!("../../shaders/softmax.wgsl")),
+        };
+        let consts = match self {
+            Kernel::Attention { f16: true } | Kernel::StoreKv { f16: true } => {
+                format!("enable f16;\n{consts}alias KV = f16;\n")
+            }
+            Kernel::Attention { f16: false } | Kernel::StoreKv { f16: false } => format!("{consts}alias KV = f32;\n"),
+            _ => consts,
         };
         let round =
             if matches!(self, Kernel::QuantizeQ8 | Kernel::Matmul(WeightKind::Float { .. })) { ROUND_F16 } else { "" };
@@ -200,8 +233,21 @@ impl Kernel {
     /// Every kernel the GPU path can create (each weight kind for the matmul and the lookup).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn all() -> Vec<Kernel> {
-        let mut all =
-            vec![Kernel::QuantizeQ8, Kernel::RmsNorm, Kernel::Rope, Kernel::Attention, Kernel::SiluMul, Kernel::Add];
+        let mut all = vec![
+            Kernel::QuantizeQ8,
+            Kernel::RmsNorm,
+            Kernel::Rope,
+            Kernel::Attention { f16: false },
+            Kernel::Attention { f16: true },
+            Kernel::AttentionCombine,
+            Kernel::StoreKv { f16: false },
+            Kernel::StoreKv { f16: true },
+            Kernel::SiluMul,
+            Kernel::Gelu,
+            Kernel::Add,
+            Kernel::Mul,
+            Kernel::Softmax,
+        ];
         for ty in [
             GgmlType::F32,
             GgmlType::F16,

@@ -31,7 +31,7 @@ mod tests;
 use crate::error::GpuError;
 
 /// Options for opening the GPU. Build with [`GpuOptions::new`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GpuOptions {
     /// Use only an adapter whose name contains this text (case-insensitive).
@@ -39,6 +39,20 @@ pub struct GpuOptions {
     /// Split weight tensors into bindings of at most this many bytes even when the adapter
     /// allows more (tests use it to exercise the split on a small model).
     pub max_binding_bytes: Option<u64>,
+    /// Keep the KV cache in f32 even where the adapter has shader-f16 (default: f16 there).
+    pub f32_only: bool,
+    /// Positions per workgroup when one token attends to a long history (flash-decoding:
+    /// the history is split, the parts merged). Default [`DEFAULT_ATTENTION_SPLIT`].
+    pub attention_split: u32,
+}
+
+/// Positions one workgroup covers when a decoded token's attention is split over its history.
+pub const DEFAULT_ATTENTION_SPLIT: u32 = 256;
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self { adapter: None, max_binding_bytes: None, f32_only: false, attention_split: DEFAULT_ATTENTION_SPLIT }
+    }
 }
 
 impl GpuOptions {
@@ -52,14 +66,76 @@ impl GpuOptions {
         self
     }
 
+    /// Split a decoded token's attention into parts of `positions` (at least 1).
+    pub fn with_attention_split(mut self, positions: u32) -> Result<Self, GpuError> {
+        if positions == 0 {
+            return Err(GpuError::InvalidOption { field: "attention_split", value: "0".into(), reason: "at least 1" });
+        }
+        self.attention_split = positions;
+        Ok(self)
+    }
+
+    /// f32 everywhere, even where the adapter offers f16.
+    pub fn with_f32_only(mut self) -> Self {
+        self.f32_only = true;
+        self
+    }
+
     /// Weight bindings of at most `bytes` (at least 4 KiB).
     pub fn with_max_binding_bytes(mut self, bytes: u64) -> Result<Self, GpuError> {
         if bytes < 4096 {
-            return Err(GpuError::TooLarge { what: "max_binding_bytes below 4096", needed: 4096, limit: bytes });
+            return Err(GpuError::InvalidOption {
+                field: "max_binding_bytes",
+                value: bytes.to_string(),
+                reason: "at least 4096",
+            });
         }
         self.max_binding_bytes = Some(bytes);
         Ok(self)
     }
+}
+
+/// Times the GPU matmul of `rows x cols` weights of `ty` with `tokens` activation rows (after
+/// their quantization) and returns GB/s of weights read, best of several runs of `min_s` seconds.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub fn bench_matmul(
+    gpu: &Gpu,
+    ty: crate::GgmlType,
+    rows: usize,
+    cols: usize,
+    tokens: usize,
+    min_s: f64,
+) -> crate::Result<f64> {
+    use crate::error::QuantError;
+    let row_bytes = ty.row_bytes(cols as u64).ok_or(QuantError::NotBlockMultiple {
+        op: "bench",
+        ty,
+        len: cols,
+        block: ty.block_elems(),
+    })? as usize;
+    // Random bytes are valid blocks except for f16 scales that are NaN/inf; values from a real
+    // quantizer would not change the arithmetic, so the weights are zero-initialised bytes with
+    // a pattern in the quant bits only.
+    let bytes: Vec<u8> =
+        (0..rows * row_bytes).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[3] & 0x3f).collect();
+    let w = crate::ops::Linear { ty, rows, cols, start: 0, row_bytes };
+    let mut h = forward::harness::Harness::new(gpu, &bytes, 64, tokens * cols)?;
+    let x: Vec<f32> = (0..tokens * cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
+    let (input, out) = (h.try_buffer(&x)?, h.try_buffer(&vec![0.0; tokens * rows])?);
+    h.matmul(&w, &input, &out)?;
+    h.run(tokens, 0)?;
+    h.wait()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let (start, mut n) = (std::time::Instant::now(), 0u32);
+        while start.elapsed().as_secs_f64() < min_s / 3.0 || n == 0 {
+            h.run(tokens, 0)?;
+            h.wait()?;
+            n += 1;
+        }
+        best = best.min(start.elapsed().as_secs_f64() / n as f64);
+    }
+    Ok(bytes.len() as f64 / best / 1e9)
 }
 
 /// Where a session's forward pass runs.

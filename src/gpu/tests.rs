@@ -15,7 +15,10 @@ fn parse(kernel: Kernel, head_dim: u32, limits: &KernelLimits) -> (naga::Module,
         .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
     // unpack2x16float (reading f16 scales) needs this capability, which wgpu grants on every
     // backend but GLES and WebGPU has in core.
-    let caps = naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    // The f16 cache variants need SHADER_FLOAT16 (the adapter's shader-f16, checked at start-up).
+    let caps = naga::valid::Capabilities::default()
+        | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
+        | naga::valid::Capabilities::SHADER_FLOAT16;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
@@ -52,8 +55,8 @@ fn every_kernel_configuration_fits_webgpu_default_limits() {
 #[test]
 fn a_configuration_beyond_the_limits_is_refused_with_the_limit_named() {
     let tiny = KernelLimits { workgroup_storage: 512, ..KernelLimits::WEBGPU_DEFAULT };
-    let cfg = Kernel::Attention.config(&tiny, 256);
-    let err = Kernel::Attention.check(&cfg, &tiny).unwrap_err().to_string();
+    let att = Kernel::Attention { f16: false };
+    let err = att.check(&att.config(&tiny, 256), &tiny).unwrap_err().to_string();
     assert!(err.contains("attention") && err.contains("workgroup storage") && err.contains("512"), "{err}");
     let few = KernelLimits { storage_buffers: 2, ..KernelLimits::WEBGPU_DEFAULT };
     let k = Kernel::Matmul(WeightKind::of(crate::GgmlType::Q4_1).unwrap());
@@ -320,36 +323,57 @@ mod on_device {
     }
 
     #[test]
-    fn attention_over_the_cache_matches_the_cpu_for_grouped_heads() {
+    fn attention_over_the_cache_matches_the_cpu_for_grouped_heads_in_f32_and_f16() {
         let Some(gpu) = gpu(&GpuOptions::new()) else { return };
         let mut rng = Rng::new(16);
-        // Head sizes below and above the workgroup (80: not a multiple of anything); histories
-        // shorter than and several times the 64 positions one block scores.
-        for (n_head, n_head_kv, hd) in [(6usize, 2usize, 64usize), (4, 4, 80), (8, 1, 160)] {
-            for (n_past, t) in [(0, 1), (0, 5), (150, 3)] {
-                let kv = n_head_kv * hd;
-                let n = n_past + t;
-                let (k, v) = (random(&mut rng, n * kv, 1.5), random(&mut rng, n * kv, 1.0));
-                let q = random(&mut rng, t * n_head * hd, 1.5);
-                let mut h = Harness::new(&gpu, &[], hd as u32, 32).unwrap();
-                let (qb, kb, vb) = (h.buffer(&q), h.buffer(&k), h.buffer(&v));
-                let out = h.buffer(&vec![0.0; t * n_head * hd]);
-                h.attention(n_head as u32, n_head_kv as u32, hd as u32, &qb, &kb, &vb, &out).unwrap();
-                h.run(t, n_past).unwrap();
-                let got = h.read(&out, t * n_head * hd);
-                let mut scores = vec![0f32; n];
-                let mut want = vec![0f32; hd];
-                for i in 0..t {
-                    for head in 0..n_head {
-                        let g = head / (n_head / n_head_kv);
-                        let qh = &q[(i * n_head + head) * hd..][..hd];
-                        ops::attend(qh, &k, &v, kv, g * hd, n_past + i + 1, &mut scores, &mut want);
-                        let o = &got[(i * n_head + head) * hd..][..hd];
-                        for (j, (a, e)) in o.iter().zip(&want).enumerate() {
-                            assert!(
-                                (a - e).abs() <= 1e-5,
-                                "heads {n_head}/{n_head_kv} dim {hd}, n_past {n_past}: token {i} head {head} value {j}: {a} vs {e}"
-                            );
+        let round = |x: &[f32]| -> Vec<f32> { x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect() };
+        // Whole histories (no split), and one token's history split into parts of 64 and 100
+        // positions (flash-decoding) — 1, 3 and 4 parts, the last one partial.
+        let cases = [(0, 1, 0u32), (0, 5, 0), (150, 3, 0), (150, 1, 64), (299, 1, 100), (63, 1, 64), (64, 1, 64)];
+        for f16 in [false, true] {
+            // Head sizes below and above the workgroup (80: not a multiple of anything); histories
+            // shorter than and several times the 64 positions one block scores.
+            for (n_head, n_head_kv, hd) in [(6usize, 2usize, 64usize), (4, 4, 80), (8, 1, 160)] {
+                for (n_past, t, split) in cases {
+                    let kv = n_head_kv * hd;
+                    let n = n_past + t;
+                    let (k, v) = (random(&mut rng, n * kv, 1.5), random(&mut rng, n * kv, 1.0));
+                    let q = random(&mut rng, t * n_head * hd, 1.5);
+                    let mut h = Harness::new(&gpu, &[], hd as u32, 32).unwrap();
+                    // The cache is filled by the store kernel (which converts to f16 when asked).
+                    let elem = if f16 { 2 } else { 4 };
+                    let zeros = vec![0f32; (n * kv * elem).div_ceil(4)];
+                    let (kc, vc) = (h.buffer(&zeros), h.buffer(&zeros));
+                    let (kb, vb) = (h.buffer(&k), h.buffer(&v));
+                    h.store_kv(f16, kv as u32, &kb, &kc).unwrap();
+                    h.store_kv(f16, kv as u32, &vb, &vc).unwrap();
+                    h.run(n, 0).unwrap();
+                    let mut h = Harness::new(&gpu, &[], hd as u32, 32).unwrap();
+                    let qb = h.buffer(&q);
+                    let out = h.buffer(&vec![0.0; t * n_head * hd]);
+                    // Split 0 stands for "never split".
+                    let split = if split == 0 { u32::MAX } else { split };
+                    let partial = h.buffer(&vec![0.0; n_head * n.div_ceil(split as usize) * (hd + 2)]);
+                    let heads = (n_head as u32, n_head_kv as u32, hd as u32);
+                    h.attention(f16, heads, split, &qb, &kc, &vc, &out, &partial).unwrap();
+                    h.run(t, n_past).unwrap();
+                    let got = h.read(&out, t * n_head * hd);
+                    let (k, v) = if f16 { (round(&k), round(&v)) } else { (k, v) };
+                    let mut scores = vec![0f32; n];
+                    let mut want = vec![0f32; hd];
+                    for i in 0..t {
+                        for head in 0..n_head {
+                            let g = head / (n_head / n_head_kv);
+                            let qh = &q[(i * n_head + head) * hd..][..hd];
+                            ops::attend(qh, &k, &v, kv, g * hd, n_past + i + 1, &mut scores, &mut want);
+                            let o = &got[(i * n_head + head) * hd..][..hd];
+                            for (j, (a, e)) in o.iter().zip(&want).enumerate() {
+                                assert!(
+                                    (a - e).abs() <= 1e-5,
+                                    "f16 {f16}, heads {n_head}/{n_head_kv} dim {hd}, n_past {n_past}, split {split}: \
+                                     token {i} head {head} value {j}: {a} vs {e}"
+                                );
+                            }
                         }
                     }
                 }
@@ -381,6 +405,54 @@ mod on_device {
                 want[j]
             );
             assert!((got_u[j] - sum[j]).abs() <= 1e-5 * (1.0 + sum[j].abs()), "add {j}: {} vs {}", got_u[j], sum[j]);
+        }
+    }
+}
+
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+mod on_device_row_ops {
+    use super::on_device::gpu;
+    use super::Kernel;
+    use crate::gpu::forward::harness::Harness;
+    use crate::gpu::GpuOptions;
+    use crate::ops;
+    use crate::test_util::Rng;
+
+    #[test]
+    fn gelu_mul_and_softmax_match_the_cpu() {
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let mut rng = Rng::new(18);
+        let t = 3;
+        for n in [1usize, 100, 1000, 5000] {
+            let x: Vec<f32> = (0..n * t).map(|_| rng.range(-12.0, 12.0)).collect();
+            let y: Vec<f32> = (0..n * t).map(|_| rng.range(-2.0, 2.0)).collect();
+            let mut h = Harness::new(&gpu, &[], 64, 32).unwrap();
+            let (tanh, erf, soft, prod, yb) = (h.buffer(&x), h.buffer(&x), h.buffer(&x), h.buffer(&x), h.buffer(&y));
+            h.in_place(Kernel::Gelu, n, 0, &tanh).unwrap();
+            h.in_place(Kernel::Gelu, n, 1, &erf).unwrap();
+            h.in_place(Kernel::Softmax, n, 0, &soft).unwrap();
+            h.elementwise(Kernel::Mul, n, &prod, &yb).unwrap();
+            h.run(t, 0).unwrap();
+            let mut want_tanh = x.clone();
+            ops::gelu_tanh(&mut want_tanh);
+            let mut want_erf = x.clone();
+            ops::gelu_erf(&mut want_erf);
+            let mut want_prod = x.clone();
+            ops::mul_assign(&mut want_prod, &y);
+            let mut want_soft = x.clone();
+            for row in want_soft.chunks_exact_mut(n) {
+                ops::softmax(row);
+            }
+            for (what, got, want, tol) in [
+                ("gelu tanh", h.read(&tanh, n * t), want_tanh, 2e-6),
+                ("gelu erf", h.read(&erf, n * t), want_erf, 2e-6),
+                ("mul", h.read(&prod, n * t), want_prod, 1e-6),
+                ("softmax", h.read(&soft, n * t), want_soft, 1e-6),
+            ] {
+                for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - e).abs() <= tol * (1.0 + e.abs()), "{what} n {n} value {j}: {g} vs {e}");
+                }
+            }
         }
     }
 }
