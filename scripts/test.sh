@@ -61,6 +61,9 @@ step "the engine API on a page's main thread in headless Chromium (the engine in
 # loaded twice: the second time from the origin's cache, with no request (counted by the server).
 node tests/wasm/browser_api.mjs
 
+step "the demo page (www/) in headless Chromium: it loads the default model, streams a reply, stops one"
+node tests/wasm/demo_page.mjs
+
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers
 # below the model is pure Rust and runs under Miri's interpreter.
