@@ -8,11 +8,14 @@
 // - a bad model (a few garbage bytes) rejects with code bad_model, and the other engine's Worker
 //   still answers; a Worker that cannot start is code "worker";
 // - a panic is code "panic", the engine then refuses calls, and a new engine works;
+// - a load aborted by its signal rejects with code "aborted" and caches nothing; a server that
+//   does not give the size (chunked transfer) works, with total undefined in onProgress;
 // - deleteCachedModel / clearModelCache empty the cache;
 // - with a storage quota smaller than the model, the load fails with code quota_exceeded and the
 //   navigator.storage.estimate() numbers.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { createReadStream } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStaticServer } from "../../scripts/serve.mjs";
@@ -29,9 +32,15 @@ const server = createStaticServer({
     "/models/": path.dirname(modelPath),
     "/tests/wasm/browser/": path.join(repo, "tests/wasm/browser"),
   },
-  onRequest: (req, url) => {
+  onRequest: (req, url, res) => {
     const key = `${req.method} ${url.pathname}`;
     requests.set(key, (requests.get(key) ?? 0) + 1);
+    if (url.pathname === "/chunked/model.gguf") {
+      // No Content-Length (chunked transfer): the loader does not know the size in advance.
+      res.setHeader("Content-Type", "application/octet-stream");
+      createReadStream(modelPath, { highWaterMark: 1 << 20 }).pipe(res);
+      return true;
+    }
     return false;
   },
 });
@@ -50,7 +59,7 @@ await page.evaluate(async () => {
       await f();
       return "no error";
     } catch (e) {
-      return { code: e.code, message: e.message, isError: e instanceof Error };
+      return { code: e.code, name: e.name, message: e.message, isError: e instanceof Error };
     }
   };
 });
@@ -95,6 +104,31 @@ await check("a URL loads in a Worker with onProgress increasing to the total, an
     [[modelUrl, info.model_bytes]],
   );
   console.log(`     loaded ${info.model_bytes} bytes in ${ms.toFixed(0)} ms (${progress.length} progress calls), cached in ${cached[0].storage}`);
+});
+
+await check("a load aborted by its signal rejects with code aborted and caches nothing; a size the server does not give works", async () => {
+  const r = await page.evaluate(async (name) => {
+    const controller = new AbortController();
+    const aborted = await window.codeOf(() =>
+      window.ruvllm.createEngine({ model: "/chunked/model.gguf", signal: controller.signal, onProgress: () => controller.abort() }),
+    );
+    const cached = await window.ruvllm.listCachedModels();
+    const progress = [];
+    const engine = await window.ruvllm.createEngine({ model: "/chunked/model.gguf", cache: false, onProgress: (p) => progress.push(p) });
+    const info = engine.info();
+    const { text } = await engine.complete("The capital of France is", { temperature: 0, max_tokens: 4 });
+    await engine.unload();
+    const after = await window.codeOf(() => engine.complete("Hi"));
+    return { aborted, cached: cached.map((c) => c.url), progress, info, text, after, listed: await window.ruvllm.listCachedModels() };
+  }, modelName);
+  assert.equal(r.aborted.code, "aborted", r.aborted.message);
+  assert.equal(r.aborted.name, "AbortError");
+  assert.deepEqual(r.cached, [`${origin}/models/${modelName}`], "the aborted download was not cached");
+  assert.ok(r.progress.length >= 2 && r.progress.every((p) => p.total === undefined));
+  assert.equal(r.progress.at(-1).loaded, r.info.model_bytes);
+  assert.ok(r.text.length > 0);
+  assert.equal(r.after.code, "unloaded");
+  assert.equal(r.listed.length, 1, "cache: false writes nothing");
 });
 
 await check("generate() streamed equals complete(); chat.completions streamed equals not streamed", async () => {
