@@ -2,7 +2,8 @@
 //   node tests/wasm/browser_api.mjs
 // createEngine starts its own module Worker; this checks, through puppeteer-core:
 // - loading from a URL served here: onProgress increases to the total; the model is then in the
-//   origin's cache (listCachedModels) and a second load makes no request for it (counted here);
+//   origin's cache (listCachedModels) and a second load makes no request for it (counted here),
+//   a third with cache: "revalidate" only a HEAD request;
 // - generate() streamed equals complete(); chat.completions.create streamed equals not streamed;
 // - an AbortSignal stops a generation within a token and the next request gives the same text;
 // - a bad model (a few garbage bytes) rejects with code bad_model, and the other engine's Worker
@@ -210,6 +211,11 @@ await check("the second load of the URL comes from the cache without a network r
   const { text } = await page.evaluate(() => window.engine.complete("The capital of France is", { temperature: 0, max_tokens: 8 }));
   assert.ok(text.length > 0);
   console.log(`     from the cache in ${ms.toFixed(0)} ms`);
+  // cache: "revalidate" asks with one HEAD request; the size and ETag match, so no GET.
+  await page.evaluate(() => window.engine.unload());
+  await load({ cache: "revalidate" });
+  assert.equal(requests.get(`HEAD /models/${modelName}`) ?? 0, heads + 1, "one HEAD");
+  assert.equal(modelGets(), before, "still no GET");
 });
 
 await check("a panic is code panic; the engine then refuses calls; a new engine works", async () => {
