@@ -1,6 +1,7 @@
 // The demo page (www/) in headless Chromium, served as `npm run serve` serves it (scripts/serve.mjs,
 // COOP/COEP): it loads the default model by itself, shows the build and thread count, streams a
-// chat reply with prefill/decode tokens/s, and its Stop button stops a long reply.
+// chat reply with prefill/decode tokens/s, its Stop button stops a long reply, and a local model
+// file loads through its file picker.
 //   node tests/wasm/demo_page.mjs   (after `npm run build`)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -66,6 +67,18 @@ try {
   assert.match(stopped, /finish: abort/, stopped);
   assert.equal(await page.$eval("#send", (e) => e.disabled), false, "ready for the next message");
   console.log("ok   the Stop button stops a reply (finish: abort)");
+
+  // A local file, through the file picker (a File posted to the engine's Worker).
+  const input = await page.$("#model-file");
+  await input.uploadFile(modelPath);
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Loading"));
+  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("status").dataset.state), {
+    timeout: 120_000,
+  });
+  const fromFile = await page.$eval("#status", (e) => e.textContent);
+  assert.match(fromFile, new RegExp(`^Ready: ${path.basename(modelPath).replace(/\./g, "\\.")} loaded`), fromFile);
+  assert.equal(await page.$$eval("#messages .msg", (m) => m.length), 0, "a new chat");
+  console.log("ok   a local model file loads through the file picker");
 } finally {
   await chromium.close();
   server.close();
