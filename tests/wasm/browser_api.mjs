@@ -11,7 +11,8 @@
 // - a panic is code "panic", the engine then refuses calls, and a new engine works;
 // - a load aborted by its signal rejects with code "aborted" and caches nothing; a server that
 //   does not give the size (chunked transfer) works, with total undefined in onProgress;
-// - deleteCachedModel / clearModelCache empty the cache;
+// - deleteCachedModel / clearModelCache empty the cache; without OPFS the Cache API keeps the
+//   model (checked with the engine in place on the page, worker: false);
 // - with a storage quota smaller than the model, the load fails with code quota_exceeded and the
 //   navigator.storage.estimate() numbers.
 import assert from "node:assert/strict";
@@ -247,6 +248,39 @@ await check("deleteCachedModel and clearModelCache empty the cache", async () =>
   assert.equal(r.removed, true);
   assert.deepEqual(r.after, []);
   assert.equal(r.removedAgain, false);
+  assert.deepEqual(r.cleared, []);
+});
+
+await check("without OPFS the model is cached with the Cache API (the engine in place on the page)", async () => {
+  const before = modelGets();
+  const r = await page.evaluate(async (name) => {
+    await window.ruvllm.clearModelCache();
+    const saved = Object.getOwnPropertyDescriptor(StorageManager.prototype, "getDirectory");
+    delete StorageManager.prototype.getDirectory;
+    try {
+      const load = async () => {
+        const engine = await window.ruvllm.createEngine({ model: `/models/${name}`, worker: false });
+        const info = engine.info();
+        const { text } = await engine.complete("The capital of France is", { temperature: 0, max_tokens: 4 });
+        await engine.unload();
+        return { info, text };
+      };
+      const first = await load();
+      const listed = await window.ruvllm.listCachedModels();
+      const second = await load();
+      await window.ruvllm.clearModelCache();
+      return { first, listed, second, cleared: await window.ruvllm.listCachedModels() };
+    } finally {
+      Object.defineProperty(StorageManager.prototype, "getDirectory", saved);
+    }
+  }, modelName);
+  assert.equal(modelGets(), before + 1, "one download, the second load from the Cache API");
+  assert.equal(r.first.info.worker, false);
+  assert.deepEqual(
+    r.listed.map((c) => [c.url, c.size, c.storage]),
+    [[modelUrl, r.first.info.model_bytes, "cache"]],
+  );
+  assert.equal(r.second.text, r.first.text);
   assert.deepEqual(r.cleared, []);
 });
 
