@@ -7,7 +7,8 @@
 // - generate() streamed equals complete(); chat.completions.create streamed equals not streamed;
 // - an AbortSignal stops a generation within a token and the next request gives the same text;
 // - a bad model (a few garbage bytes) rejects with code bad_model, and the other engine's Worker
-//   still answers; a Worker that cannot start is code "worker";
+//   still answers; a Worker that cannot start is code "worker"; a model too big for wasm32 with
+//   the n_ctx asked is refused with out_of_memory from its header, a few MB into the download;
 // - a panic is code "panic", the engine then refuses calls, and a new engine works;
 // - a load aborted by its signal rejects with code "aborted" and caches nothing; a server that
 //   does not give the size (chunked transfer) works, with total undefined in onProgress;
@@ -190,13 +191,25 @@ await check("a bad model rejects with code bad_model; no Worker is left dead", a
     const noWorker = await window.codeOf(() =>
       window.ruvllm.createEngine({ model: new Blob(["x"]), workerUrl: "/tests/wasm/browser/no-such-worker.js" }),
     );
+    const seen = [];
+    const tooBig = await window.codeOf(() =>
+      window.ruvllm.createEngine({
+        model: "/chunked/model.gguf",
+        n_ctx: 1 << 20,
+        cache: false,
+        onProgress: ({ loaded }) => seen.push(loaded),
+      }),
+    );
     const still = await window.engine.complete("Hello", { temperature: 0, max_tokens: 4 });
-    return { bad, garbage, noWorker, still: still.usage.generated_tokens };
+    return { bad, garbage, noWorker, tooBig, tooBigLoaded: seen.at(-1) ?? 0, still: still.usage.generated_tokens };
   });
   assert.equal(r.bad.code, "bad_model", r.bad.message);
   assert.ok(r.bad.isError);
   assert.equal(r.garbage.code, "bad_model", r.garbage.message);
   assert.equal(r.noWorker.code, "worker", r.noWorker.message);
+  assert.equal(r.tooBig.code, "out_of_memory", r.tooBig.message);
+  assert.match(r.tooBig.message, /KV cache \d+ MiB for n_ctx 1048576/);
+  assert.ok(r.tooBigLoaded < 16 << 20, `refused after ${r.tooBigLoaded} bytes, from the header`);
   assert.equal(r.still, 4, "the loaded engine's Worker still answers");
   console.log(`     ${r.bad.message}`);
 });
