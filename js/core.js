@@ -21,14 +21,25 @@ export function initWasm(wasm) {
   if (!ready) {
     ready = (async () => {
       const source = wasm ?? new URL("./ruvllm_bg.wasm", import.meta.url);
-      if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
-        initSync({ module: source });
-      } else if (isNode && (source instanceof URL ? source.protocol === "file:" : !/^https?:/i.test(source))) {
-        // Node's fetch cannot read file: URLs; read the file and compile it synchronously.
-        const { readFile } = await import("node:fs/promises");
-        initSync({ module: await readFile(source) });
-      } else {
-        await init({ module_or_path: source });
+      try {
+        if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+          initSync({ module: source });
+        } else if (isNode && (source instanceof URL ? source.protocol === "file:" : !/^https?:/i.test(source))) {
+          // Node's fetch cannot read file: URLs; read the file and compile it synchronously.
+          const { readFile } = await import("node:fs/promises");
+          initSync({ module: await readFile(source) });
+        } else {
+          await init({ module_or_path: source });
+        }
+      } catch (e) {
+        if (e instanceof WebAssembly.CompileError) {
+          throw codedError(
+            "unsupported_browser",
+            `cannot compile ruvllm's WebAssembly module: ${e.message} (it needs WebAssembly SIMD, simd128: ` +
+              "Chrome 91, Firefox 89, Safari 16.4, Node 16.4 or later)",
+          );
+        }
+        throw codedError("io", `cannot load ruvllm's WebAssembly module (${source}): ${e.message}`);
       }
     })();
     ready.catch(() => {

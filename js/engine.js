@@ -11,7 +11,8 @@
 //
 // Every failure is an Error with a `code`: "bad_model", "unsupported_model", "invalid_argument",
 // "out_of_memory", "quota_exceeded", "io", "aborted", "context_full", "bad_token",
-// "no_chat_template", "bad_template", "panic", "worker", "unloaded", "internal".
+// "no_chat_template", "bad_template", "panic", "worker", "unsupported_browser", "unloaded",
+// "internal".
 
 import { loadLocalEngine } from "./core.js";
 import { createWorkerBackend } from "./client.js";

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "no_request"
   | "panic"
   | "worker"
+  | "unsupported_browser"
   | "unloaded"
   | "internal";
 

@@ -218,6 +218,27 @@ await check("bad arguments are coded Errors", async () => {
   assert.equal(again.usage.generated_tokens, 2);
 });
 
+await check("a wasm module that does not compile is code unsupported_browser; a missing one io", async () => {
+  // A fresh process: the module is instantiated once per thread.
+  const attempt = (wasm) =>
+    execFileSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { createEngine } = await import(${JSON.stringify(path.join(repo, "pkg/engine.js"))});
+         try { await createEngine({ model: new Uint8Array(8), wasm: ${wasm} }); console.log("no error"); }
+         catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
+      ],
+      { encoding: "utf8" },
+    );
+  const bad = JSON.parse(attempt("new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 255])"));
+  assert.equal(bad.code, "unsupported_browser", bad.message);
+  assert.match(bad.message, /simd128/);
+  const missing = JSON.parse(attempt(JSON.stringify(path.join(repo, "pkg/no-such.wasm"))));
+  assert.equal(missing.code, "io", missing.message);
+});
+
 await check("a model that cannot fit in wasm32 memory is refused before it has all arrived", async () => {
   let err = await expectCode(() => new EngineLoader(3 * 2 ** 30), "out_of_memory");
   console.log(`     ${err.message}`);
