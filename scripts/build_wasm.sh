@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the single-threaded browser/Node package into pkg/ (`npm run build`):
-#   1. the library for wasm32 with simd128, in its own target dir so these RUSTFLAGS never
+#   1. the library for wasm32 with simd128, in its own target dir ($CARGO_TARGET_DIR/wasm-single,
+#      default target/wasm-single) so these RUSTFLAGS never
 #      invalidate the native or test builds;
 #   2. wasm-bindgen --target web (the CLI must equal the pinned `wasm-bindgen` crate, 0.2.130);
 #   3. js/ (the facade) and pkg-template/ (package.json, README) copied beside the glue.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-target_dir=target/wasm-single
+target_dir="${CARGO_TARGET_DIR:-target}/wasm-single"
 out=pkg
 wasm_bindgen_version=0.2.130
 

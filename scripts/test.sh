@@ -9,6 +9,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "setup"
 bash scripts/setup.sh --test
 python3 scripts/fetch_model.py >/dev/null
+# The pinned devDependencies of the browser tests and the type check (puppeteer-core, typescript).
+node -e 'require.resolve("puppeteer-core"); require.resolve("typescript/package.json")' 2>/dev/null \
+  || npm ci --no-audit --no-fund
 
 step "format and lints"
 cargo fmt --check
@@ -42,14 +45,26 @@ wasm_kernel_tests
 WASM_BINDGEN_USE_BROWSER=1 wasm_kernel_tests # chromedriver from PATH (scripts/setup.sh --test)
 
 step "the wasm engine under Node (single-threaded build)"
-# pkg/ (wasm-bindgen --target web, simd128), then the facade as a user drives it: info,
-# tokenize round-trips, llama.cpp's greedy text, coded errors, a malformed model.
+# pkg/ (wasm-bindgen --target web, simd128), then the engine as a user drives it: chunked
+# loading with progress, llama.cpp's greedy text streamed and not, chat completions, abort,
+# coded errors, a model too big for wasm32 refused early, malformed models, a panic.
 npm run build
 node tests/wasm/node_generate.mjs
+
+step "the package's TypeScript types describe the API as it is used"
+npx tsc -p tests/wasm/types
 
 step "the wasm engine in a module Web Worker in headless Chromium (single-threaded build)"
 # Served without COOP/COEP headers (no SharedArrayBuffer), as the single-threaded build must run.
 node tests/wasm/browser_worker.mjs
+
+step "the engine API on a page's main thread in headless Chromium (the engine in its own Worker)"
+# Streaming, chat completions, abort, coded errors across the Worker, a panic, and a model URL
+# loaded twice: the second time from the origin's cache, with no request (counted by the server).
+node tests/wasm/browser_api.mjs
+
+step "the demo page (www/) in headless Chromium: it loads the default model, streams a reply, stops one"
+node tests/wasm/demo_page.mjs
 
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers

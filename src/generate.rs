@@ -176,11 +176,33 @@ impl<'m> Generator<'m> {
     /// Completes an already tokenized prompt.
     pub fn generate_tokens(
         &mut self,
-        mut prompt: Vec<u32>,
+        prompt: Vec<u32>,
         params: &GenerateParams,
         cancel: &CancelToken,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Completion> {
+        let mut g = self.begin_tokens(prompt, params)?;
+        while !g.is_finished() {
+            if cancel.is_cancelled() {
+                self.stop(&mut g, on_text);
+                break;
+            }
+            self.step(&mut g, on_text)?;
+        }
+        Ok(g.into_completion())
+    }
+
+    /// Starts completing `prompt` without running anything yet: [`Generator::step`] then
+    /// advances it one prompt batch or one token at a time, so a caller that must stay
+    /// responsive (a Web Worker's message loop) can do other work, or [`Generator::stop`] it,
+    /// between steps. [`Generator::generate`] is this loop.
+    pub fn begin(&mut self, prompt: &str, params: &GenerateParams) -> Result<Generation> {
+        let tokens = self.tokenizer.encode(prompt, params.add_special, params.parse_special);
+        self.begin_tokens(tokens, params)
+    }
+
+    /// [`Generator::begin`] for an already tokenized prompt.
+    pub fn begin_tokens(&mut self, mut prompt: Vec<u32>, params: &GenerateParams) -> Result<Generation> {
         let n_ctx = self.session.options().n_ctx;
         if prompt.is_empty() {
             // Nothing to condition on: start from BOS if the model has one.
@@ -201,83 +223,173 @@ impl<'m> Generator<'m> {
             let keep = n_ctx.saturating_sub(params.max_tokens.clamp(1, n_ctx / 2)).max(1);
             prompt.drain(..prompt.len() - keep);
         }
-        let mut sampler = Sampler::new(params.sampling, self.tokenizer.n_vocab())?;
-        let mut usage = Usage { prompt_tokens: prompt.len(), ..Usage::default() };
+        let sampler = Sampler::new(params.sampling, self.tokenizer.n_vocab())?;
+        let usage = Usage { prompt_tokens: prompt.len(), ..Usage::default() };
 
         // Reuse the cached prefix; evaluate the rest. At least one token is evaluated so the
         // logits belong to this prompt.
         let common = self.cached.iter().zip(&prompt).take_while(|(a, b)| a == b).count().min(prompt.len() - 1);
         self.session.truncate(common);
         self.cached.truncate(common);
-        let t0 = Stopwatch::start();
-        for chunk in prompt[common..].chunks(self.session.options().n_batch) {
-            if cancel.is_cancelled() {
-                return Ok(Completion {
-                    text: String::new(),
-                    tokens: Vec::new(),
-                    finish_reason: FinishReason::Cancelled,
-                    usage,
-                });
-            }
+        self.decoder.reset();
+        Ok(Generation {
+            prompt,
+            prefilled: common,
+            decoding: false,
+            sampler,
+            stops: StopMatcher::new(params.stop.clone()),
+            max_tokens: params.max_tokens,
+            text: String::new(),
+            tokens: Vec::new(),
+            usage,
+            finish: None,
+        })
+    }
+
+    /// Advances `g` by one step: one batch of the prompt, or one generated token. Text made
+    /// final by the step goes to `on_text` (nothing, while a stop string may be starting).
+    /// Returns true once the generation has finished (then [`Generation::into_completion`]).
+    /// `g` must come from this generator's latest [`Generator::begin`]. On an error the
+    /// cached conversation is forgotten (the next request evaluates its whole prompt) and `g`
+    /// is finished.
+    pub fn step(&mut self, g: &mut Generation, on_text: &mut dyn FnMut(&str)) -> Result<bool> {
+        if g.finish.is_some() {
+            return Ok(true);
+        }
+        let t = Stopwatch::start();
+        let r = self.step_inner(g, on_text);
+        if g.decoding {
+            g.usage.decode_ms += t.elapsed_ms();
+        } else {
+            g.usage.prefill_ms += t.elapsed_ms();
+        }
+        if r.is_err() {
+            self.reset();
+            g.finish = Some(FinishReason::Cancelled);
+        }
+        r.map(|()| g.finish.is_some())
+    }
+
+    fn step_inner(&mut self, g: &mut Generation, on_text: &mut dyn FnMut(&str)) -> Result<()> {
+        if g.prefilled < g.prompt.len() {
+            let end = g.prompt.len().min(g.prefilled + self.session.options().n_batch);
+            let chunk = &g.prompt[g.prefilled..end];
             self.session.eval(chunk, None)?;
             self.cached.extend_from_slice(chunk);
+            g.usage.prompt_evaluated += chunk.len();
+            g.prefilled = end;
+            return Ok(());
         }
-        usage.prompt_evaluated = prompt.len() - common;
-        usage.prefill_ms = t0.elapsed_ms();
-        for &t in &prompt {
-            sampler.accept(t);
+        if !g.decoding {
+            for &t in &g.prompt {
+                g.sampler.accept(t);
+            }
+            g.decoding = true;
         }
+        if g.tokens.len() >= g.max_tokens {
+            self.finish(g, FinishReason::Length, on_text);
+            return Ok(());
+        }
+        let token = g.sampler.sample(self.session.logits());
+        if self.tokenizer.is_eog(token) {
+            self.finish(g, FinishReason::Eog, on_text);
+            return Ok(());
+        }
+        g.sampler.accept(token);
+        g.tokens.push(token);
+        g.usage.generated_tokens = g.tokens.len();
+        let piece = self.decoder.push(&self.tokenizer, token, false);
+        if g.stops.push(piece, &mut g.text, on_text) {
+            self.finish(g, FinishReason::StopString, on_text);
+            return Ok(());
+        }
+        if self.session.n_past() >= self.session.options().n_ctx {
+            self.finish(g, FinishReason::Length, on_text);
+            return Ok(());
+        }
+        self.session.eval(&[token], None)?;
+        self.cached.push(token);
+        Ok(())
+    }
 
-        let t1 = Stopwatch::start();
-        let mut stops = StopMatcher::new(&params.stop);
-        let mut text = String::new();
-        let mut generated = Vec::new();
-        self.decoder.reset();
-        let finish = loop {
-            if cancel.is_cancelled() {
-                break FinishReason::Cancelled;
-            }
-            if generated.len() >= params.max_tokens {
-                break FinishReason::Length;
-            }
-            let token = sampler.sample(self.session.logits());
-            if self.tokenizer.is_eog(token) {
-                break FinishReason::Eog;
-            }
-            sampler.accept(token);
-            generated.push(token);
-            let piece = self.decoder.push(&self.tokenizer, token, false);
-            if stops.push(piece, &mut text, on_text) {
-                break FinishReason::StopString;
-            }
-            if self.session.n_past() >= n_ctx {
-                break FinishReason::Length;
-            }
-            self.session.eval(&[token], None)?;
-            self.cached.push(token);
-        };
-        if finish != FinishReason::StopString {
+    /// Ends `g` now with [`FinishReason::Cancelled`] (if it has not finished already); text held
+    /// back for a possible stop string is released to `on_text`. The KV cache keeps what was
+    /// evaluated, so the next request still reuses the common prefix.
+    pub fn stop(&mut self, g: &mut Generation, on_text: &mut dyn FnMut(&str)) {
+        if g.finish.is_none() {
+            self.finish(g, FinishReason::Cancelled, on_text);
+        }
+    }
+
+    fn finish(&mut self, g: &mut Generation, reason: FinishReason, on_text: &mut dyn FnMut(&str)) {
+        if reason != FinishReason::StopString {
             let rest = self.decoder.finish();
-            if !stops.push(&rest, &mut text, on_text) {
-                stops.flush(&mut text, on_text);
+            if !g.stops.push(&rest, &mut g.text, on_text) {
+                g.stops.flush(&mut g.text, on_text);
             }
         }
-        usage.generated_tokens = generated.len();
-        usage.decode_ms = t1.elapsed_ms();
-        Ok(Completion { text, tokens: generated, finish_reason: finish, usage })
+        g.finish = Some(reason);
+    }
+}
+
+/// One generation in progress: made by [`Generator::begin`], advanced by [`Generator::step`].
+#[derive(Debug)]
+pub struct Generation {
+    prompt: Vec<u32>,
+    /// Prompt tokens in the KV cache (the reused prefix, then each evaluated batch).
+    prefilled: usize,
+    /// The prompt is evaluated and its tokens are in the sampler's history.
+    decoding: bool,
+    sampler: Sampler,
+    stops: StopMatcher,
+    max_tokens: usize,
+    text: String,
+    tokens: Vec<u32>,
+    usage: Usage,
+    finish: Option<FinishReason>,
+}
+
+impl Generation {
+    /// Why it ended, once it has.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    /// Counts and timings so far (the time spent inside [`Generator::step`]).
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// The text emitted so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The result; a generation taken before it finished reads as cancelled.
+    pub fn into_completion(self) -> Completion {
+        Completion {
+            text: self.text,
+            tokens: self.tokens,
+            finish_reason: self.finish.unwrap_or(FinishReason::Cancelled),
+            usage: self.usage,
+        }
     }
 }
 
 /// Holds back text that might be the start of a stop string, so a stop string split across
 /// tokens is still caught and never emitted.
 #[derive(Debug)]
-struct StopMatcher<'a> {
-    stops: &'a [String],
+struct StopMatcher {
+    stops: Vec<String>,
     pending: String,
 }
 
-impl<'a> StopMatcher<'a> {
-    fn new(stops: &'a [String]) -> Self {
+impl StopMatcher {
+    fn new(stops: Vec<String>) -> Self {
         Self { stops, pending: String::new() }
     }
 
@@ -324,8 +436,7 @@ mod tests {
     use super::*;
 
     fn run(stops: &[&str], pieces: &[&str]) -> (String, bool, Vec<String>) {
-        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
-        let mut m = StopMatcher::new(&stops);
+        let mut m = StopMatcher::new(stops.iter().map(|s| s.to_string()).collect());
         let mut text = String::new();
         let mut emitted = Vec::new();
         let mut hit = false;

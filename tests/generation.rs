@@ -120,3 +120,46 @@ fn free_running_greedy_common_prefix_with_llama_cpp() {
     }
     eprintln!("free-running greedy, tokens equal to llama.cpp before the first difference: {}", report.join(", "));
 }
+
+#[test]
+fn stepping_equals_generate_and_a_stopped_generation_leaves_the_cache_usable() {
+    let model = Model::open(common::default_model()).unwrap();
+    let file = GgufFile::open(common::default_model()).unwrap();
+    let tok = Tokenizer::from_gguf(&file, false).unwrap();
+    // A small batch so the prompt takes several steps.
+    let opts = SessionOptions::new(256, 4).unwrap();
+    let prompt = "Once upon a time, there was a little girl who lived in a village near the forest.";
+    let params = GenerateParams::new(24, SamplingParams::greedy());
+    let mut reference = Generator::new(&model, &tok, opts.clone()).unwrap();
+    let whole = reference.generate(prompt, &params, &CancelToken::new(), &mut |_| {}).unwrap();
+    assert_eq!(whole.finish_reason, FinishReason::Length);
+
+    let mut gen = Generator::new(&model, &tok, opts).unwrap();
+    let mut g = gen.begin(prompt, &params).unwrap();
+    let (mut pieces, mut steps) = (String::new(), 0);
+    while !gen.step(&mut g, &mut |p| pieces.push_str(p)).unwrap() {
+        steps += 1;
+    }
+    assert!(steps > tok.encode(prompt, true, false).len() / 4, "{steps} steps: one per prompt batch and token");
+    assert_eq!(pieces, whole.text);
+    let stepped = g.into_completion();
+    assert_eq!((stepped.text.as_str(), &stepped.tokens), (whole.text.as_str(), &whole.tokens));
+    assert_eq!(stepped.usage.generated_tokens, 24);
+    assert_eq!(stepped.usage.prompt_evaluated, stepped.usage.prompt_tokens);
+
+    // Stop one mid-prompt and one mid-decode: each finishes as cancelled, and the next request
+    // gives exactly the text of a fresh generator (the KV cache holds only what was evaluated).
+    for stop_after in [1, 12] {
+        let mut g = gen.begin("The capital of France is", &params).unwrap();
+        for _ in 0..stop_after {
+            if gen.step(&mut g, &mut |_| {}).unwrap() {
+                break;
+            }
+        }
+        gen.stop(&mut g, &mut |_| {});
+        assert!(gen.step(&mut g, &mut |_| panic!("no text after stop")).unwrap());
+        assert_eq!(g.finish_reason(), Some(FinishReason::Cancelled));
+        let again = gen.generate(prompt, &params, &CancelToken::new(), &mut |_| {}).unwrap();
+        assert_eq!(again.text, whole.text, "after a stop at step {stop_after}");
+    }
+}

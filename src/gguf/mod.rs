@@ -81,6 +81,13 @@ impl TensorInfo {
     }
 }
 
+/// The metadata of a model file that is still arriving, from its first bytes: `Ok(None)` while
+/// more bytes are needed. Lets a loader check a model (architecture, sizes) before the whole file
+/// is there; [`GgufFile::from_bytes`] still validates everything once it is.
+pub fn metadata_from_prefix(prefix: &[u8]) -> Result<Option<Vec<(String, Value)>>, GgufError> {
+    reader::parse_metadata_prefix(prefix)
+}
+
 impl GgufFile {
     /// Memory-maps and parses a file. Nothing but the header pages is read.
     #[cfg(not(target_arch = "wasm32"))]

@@ -199,6 +199,45 @@ fn read_n<T>(count: u64, mut read: impl FnMut() -> Result<T, GgufError>) -> Resu
 /// Parses and validates everything but the tensor data itself.
 pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
     let mut cur = Cursor { buf, pos: 0 };
+    let (version, tensor_count, tensor_count_at, metadata, key_index) = parse_metadata(&mut cur)?;
+    let alignment = match key_index.get("general.alignment").map(|&i| &metadata[i].1) {
+        None => DEFAULT_ALIGNMENT,
+        Some(Value::U32(a)) => u64::from(*a),
+        Some(other) => {
+            return Err(GgufError::WrongValueType {
+                key: "general.alignment".into(),
+                expected: "u32",
+                found: other.value_type().name(),
+            })
+        }
+    };
+    if alignment == 0 || !alignment.is_power_of_two() {
+        return Err(GgufError::BadAlignment { value: alignment });
+    }
+
+    cur.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, tensor_count_at, &|| "header tensor count".into())?;
+    let mut tensors = Vec::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
+    let mut tensor_index = HashMap::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
+    for i in 0..tensor_count {
+        let info = read_tensor_info(&mut cur, i, alignment)?;
+        if tensor_index.contains_key(&info.name) {
+            return Err(GgufError::DuplicateTensor { name: info.name, offset: info.info_offset });
+        }
+        tensor_index.insert(info.name.clone(), tensors.len());
+        tensors.push(info);
+    }
+
+    let data_offset = cur.offset().next_multiple_of(alignment);
+    check_data_ranges(&tensors, data_offset, buf.len() as u64)?;
+
+    Ok(Parsed { version, metadata, key_index, tensors, tensor_index, alignment, data_offset })
+}
+
+/// The header up to the end of the metadata: version, tensor count (and its offset), metadata.
+#[allow(clippy::type_complexity)]
+fn parse_metadata(
+    cur: &mut Cursor<'_>,
+) -> Result<(u32, u64, u64, Vec<(String, Value)>, HashMap<String, usize>), GgufError> {
     let magic = cur.array::<4>(&|| "header magic".into())?;
     if &magic != b"GGUF" {
         return Err(GgufError::BadMagic { found: magic.to_vec() });
@@ -231,37 +270,21 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed, GgufError> {
         metadata.push((key, value));
     }
 
-    let alignment = match key_index.get("general.alignment").map(|&i| &metadata[i].1) {
-        None => DEFAULT_ALIGNMENT,
-        Some(Value::U32(a)) => u64::from(*a),
-        Some(other) => {
-            return Err(GgufError::WrongValueType {
-                key: "general.alignment".into(),
-                expected: "u32",
-                found: other.value_type().name(),
-            })
+    Ok((version, tensor_count, tensor_count_at, metadata, key_index))
+}
+
+/// The metadata of a file whose first bytes are `prefix`: `Ok(None)` while `prefix` may end
+/// inside the metadata (a read past its end, or a count or string longer than what has arrived: more bytes
+/// are needed), an error as soon as what is there is malformed otherwise.
+pub(super) fn parse_metadata_prefix(prefix: &[u8]) -> Result<Option<Vec<(String, Value)>>, GgufError> {
+    let mut cur = Cursor { buf: prefix, pos: 0 };
+    match parse_metadata(&mut cur) {
+        Ok((_, _, _, metadata, _)) => Ok(Some(metadata)),
+        Err(GgufError::Truncated { .. } | GgufError::CountTooLarge { .. } | GgufError::StringTooLong { .. }) => {
+            Ok(None)
         }
-    };
-    if alignment == 0 || !alignment.is_power_of_two() {
-        return Err(GgufError::BadAlignment { value: alignment });
+        Err(e) => Err(e),
     }
-
-    cur.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, tensor_count_at, &|| "header tensor count".into())?;
-    let mut tensors = Vec::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
-    let mut tensor_index = HashMap::with_capacity(tensor_count.min(MAX_RESERVE) as usize);
-    for i in 0..tensor_count {
-        let info = read_tensor_info(&mut cur, i, alignment)?;
-        if tensor_index.contains_key(&info.name) {
-            return Err(GgufError::DuplicateTensor { name: info.name, offset: info.info_offset });
-        }
-        tensor_index.insert(info.name.clone(), tensors.len());
-        tensors.push(info);
-    }
-
-    let data_offset = cur.offset().next_multiple_of(alignment);
-    check_data_ranges(&tensors, data_offset, buf.len() as u64)?;
-
-    Ok(Parsed { version, metadata, key_index, tensors, tensor_index, alignment, data_offset })
 }
 
 fn read_tensor_info(cur: &mut Cursor<'_>, i: u64, alignment: u64) -> Result<TensorInfo, GgufError> {

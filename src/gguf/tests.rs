@@ -122,6 +122,28 @@ fn every_truncation_of_the_header_is_a_truncation_error() {
     }
 }
 
+#[test]
+fn metadata_from_a_prefix_waits_for_more_bytes_then_equals_the_full_parse() {
+    let bytes = sample_writer().to_bytes();
+    let f = parse(bytes.clone()).unwrap();
+    let step = if cfg!(miri) { 13 } else { 1 };
+    let mut first_complete = None;
+    for len in (0..=bytes.len()).step_by(step) {
+        match super::metadata_from_prefix(&bytes[..len]) {
+            Ok(None) => assert!(first_complete.is_none(), "prefix of {len} bytes: None after Some"),
+            Ok(Some(m)) => {
+                assert_eq!(m, f.metadata(), "prefix of {len} bytes");
+                first_complete.get_or_insert(len);
+            }
+            Err(e) => panic!("prefix of {len} bytes of a valid file: {e}"),
+        }
+    }
+    assert!(first_complete.unwrap() < after(&bytes, b"a.f32"), "complete before the tensor infos");
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert_eq!(super::metadata_from_prefix(&bad[..64]).unwrap_err().kind(), "BadMagic");
+}
+
 /// Offset of the first byte after `needle` in `bytes`.
 fn after(bytes: &[u8], needle: &[u8]) -> usize {
     bytes.windows(needle.len()).position(|w| w == needle).unwrap() + needle.len()

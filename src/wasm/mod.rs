@@ -2,11 +2,21 @@
 //! drives through `js/engine.js`.
 //!
 //! A thin layer over the Rust API ([`GgufFile`], [`Model`], [`Tokenizer`], [`Generator`],
-//! [`ChatTemplate`]): options and results cross the boundary as JSON, streamed text goes to a JS
-//! callback, and every failure comes back as a JS `Error` with a stable `code` property (see
-//! [`error_code`]), never as a panic. This is the single-threaded build: the session runs on the
-//! calling thread (`threads = 1`). The engine keeps one [`Generator`] (its KV cache allocated
-//! once, at creation) across calls, so a chat's next turn only evaluates what is new.
+//! [`ChatTemplate`]): options and results cross the boundary as JSON, and every failure comes
+//! back as a JS `Error` with a stable `code` property (see [`error_code`]), never as a panic.
+//! This is the single-threaded build: the session runs on the calling thread (`threads = 1`).
+//!
+//! - [`EngineLoader`] takes the model's bytes in chunks as they download (reserved once, up
+//!   front; a model that cannot fit in wasm32 memory is refused from its size and header, before
+//!   the download finishes) and makes the [`Engine`].
+//! - [`Engine`] generates stepwise: `begin`/`beginChat` start a request, each `step()` runs one
+//!   prompt batch or one token and returns the text it made final, so the JS loop
+//!   (`js/core.js`) can yield to its message queue between steps and see an abort; `abort()`
+//!   stops it, `end()` gives the usage record. The engine keeps one [`Generator`] (its KV cache
+//!   allocated once, at creation) across requests, so a chat's next turn only evaluates what is
+//!   new, and an aborted request leaves the cache holding exactly what was evaluated.
+//! - A Rust panic (a bug) traps the module; the panic hook first stores its message in
+//!   `globalThis.__ruvllmPanic` so the JS side can report it (code `panic`).
 
 use std::sync::Arc;
 
@@ -15,7 +25,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::error::{Error, ModelError};
-use crate::generate::{CancelToken, Completion, FinishReason, GenerateParams, Generator};
+use crate::generate::{Completion, FinishReason, GenerateParams, Generation, Generator};
+use crate::gguf::Value;
 use crate::mem::ModelBytes;
 use crate::model::{Model, SessionOptions};
 use crate::sampler::SamplingParams;
@@ -27,7 +38,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Gguf(_) | Error::Tokenizer(_) => "bad_model",
         Error::Model(m) => match m {
             ModelError::UnsupportedArchitecture { .. } => "unsupported_model",
-            ModelError::InvalidOption { .. } => "bad_option",
+            ModelError::InvalidOption { .. } => "invalid_argument",
             ModelError::ContextFull { .. } => "context_full",
             ModelError::TokenOutOfRange { .. } => "bad_token",
             ModelError::OutOfMemory { .. } => "out_of_memory",
@@ -63,13 +74,33 @@ fn to_js(e: Error) -> JsValue {
     js_error(error_code(&e), &e.to_string(), kind)
 }
 
+/// Installs the panic hook once: the panic's message goes to `globalThis.__ruvllmPanic` (read by
+/// `js/core.js` when the module traps) and, with its stack, to the console.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = JsValue::from_str(&info.to_string());
+            let _ = js_sys::Reflect::set(&js_sys::global(), &JsValue::from_str("__ruvllmPanic"), &message);
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
+
+/// Panics on purpose, with `message`. Exists so the tests can check that a panic reaches JS as an
+/// `Error` with code `panic` (not a dead worker) and that the engine then refuses further calls.
+#[wasm_bindgen(js_name = debugPanic)]
+pub fn debug_panic(message: &str) {
+    install_panic_hook();
+    panic!("{message}");
+}
+
 /// Parses an options object given as JSON; `""`, `"null"` and `"undefined"` mean the defaults.
 fn parse_options<T: for<'de> Deserialize<'de> + Default>(json: Option<String>, what: &str) -> Result<T, JsValue> {
     match json.as_deref().map(str::trim) {
         None | Some("" | "null" | "undefined") => Ok(T::default()),
-        Some(s) => {
-            serde_json::from_str(s).map_err(|e| js_error("bad_option", &format!("invalid {what} options: {e}"), None))
-        }
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| js_error("invalid_argument", &format!("invalid {what} options: {e}"), None)),
     }
 }
 
@@ -86,6 +117,14 @@ struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         Self { n_ctx: 2048, n_batch: 256 }
+    }
+}
+
+impl EngineOptions {
+    fn session_options(&self) -> Result<SessionOptions, JsValue> {
+        SessionOptions::new(self.n_ctx, self.n_batch.min(self.n_ctx))
+            .and_then(|s| s.with_threads(1))
+            .map_err(|e| to_js(e.into()))
     }
 }
 
@@ -162,6 +201,10 @@ pub struct Engine {
     template: Option<ChatTemplate>,
     opts: SessionOptions,
     gen: Generator<'static>,
+    /// The request in progress (or finished and not yet `end()`ed).
+    active: Option<Generation>,
+    /// Text the last step made final, handed to JS by `step()`.
+    pending: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -177,25 +220,13 @@ impl std::fmt::Debug for Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Takes the model's bytes (a copy of the JS `Uint8Array` in wasm memory) and loads it.
-    /// `options_json`: `{"n_ctx": 2048, "n_batch": 256}`, both optional.
+    /// `options_json`: `{"n_ctx": 2048, "n_batch": 256}`, both optional. For big models use
+    /// [`EngineLoader`], which takes the bytes in chunks.
     #[wasm_bindgen(constructor)]
     pub fn new(model: Vec<u8>, options_json: Option<String>) -> Result<Engine, JsValue> {
-        console_error_panic_hook::set_once();
+        install_panic_hook();
         let o: EngineOptions = parse_options(options_json, "engine")?;
-        let opts = SessionOptions::new(o.n_ctx, o.n_batch.min(o.n_ctx))
-            .and_then(|s| s.with_threads(1))
-            .map_err(|e| to_js(e.into()))?;
-        let file = GgufFile::from_bytes(ModelBytes::from_vec(model)).map_err(to_js)?;
-        let tokenizer = Tokenizer::from_gguf(&file, false).map_err(to_js)?;
-        let template = match ChatTemplate::from_gguf(&file, &tokenizer) {
-            Ok(t) => Some(t),
-            Err(Error::Template(_)) => None,
-            Err(e) => return Err(to_js(e)),
-        };
-        let (model, tokenizer) = (Arc::new(Model::load(file).map_err(to_js)?), Arc::new(tokenizer));
-        let gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts.clone()).map_err(to_js)?;
-        let opts = gen.session().options().clone();
-        Ok(Engine { model, tokenizer, template, opts, gen })
+        Engine::from_bytes(model, &o)
     }
 
     /// What was loaded and how it runs, as JSON: architecture, name, n_ctx, n_ctx_train,
@@ -236,39 +267,88 @@ impl Engine {
         Ok(self.tokenizer.decode(ids, special.unwrap_or(false)))
     }
 
-    /// Completes a raw prompt, calling `on_piece(text)` for each piece as soon as it is final.
-    /// Returns the usage record as JSON (see [`usage_json`]). If `on_piece` throws, generation
-    /// stops and the exception is rethrown.
-    pub fn generate(
-        &mut self,
-        prompt: &str,
-        options_json: Option<String>,
-        on_piece: &js_sys::Function,
-    ) -> Result<String, JsValue> {
+    /// Starts completing a raw prompt (see [`Engine::step`]). A request still in progress is
+    /// stopped first. `options_json`: max_tokens, temperature, top_k, top_p, min_p,
+    /// repeat_penalty, presence_penalty, frequency_penalty, penalty_last_n, seed, stop,
+    /// add_special, parse_special.
+    pub fn begin(&mut self, prompt: &str, options_json: Option<String>) -> Result<(), JsValue> {
         let o: GenerateOptions = parse_options(options_json, "generate")?;
         let params = o
             .params()
             .with_add_special(o.add_special.unwrap_or(true))
             .with_parse_special(o.parse_special.unwrap_or(false));
-        self.run(prompt, &params, on_piece)
+        self.start(prompt, &params)
     }
 
     /// Renders `messages_json` (`[{"role": "user", "content": "..."}]`) with the model's chat
-    /// template and completes it like [`Engine::generate`].
-    pub fn chat(
-        &mut self,
-        messages_json: &str,
-        options_json: Option<String>,
-        on_piece: &js_sys::Function,
-    ) -> Result<String, JsValue> {
+    /// template and starts completing it like [`Engine::begin`].
+    #[wasm_bindgen(js_name = beginChat)]
+    pub fn begin_chat(&mut self, messages_json: &str, options_json: Option<String>) -> Result<(), JsValue> {
         let o: GenerateOptions = parse_options(options_json, "chat")?;
+        if o.add_special.is_some() || o.parse_special.is_some() {
+            return Err(js_error(
+                "invalid_argument",
+                "add_special and parse_special apply to raw prompts, not chat",
+                None,
+            ));
+        }
         let messages: Vec<Message> = serde_json::from_str(messages_json)
-            .map_err(|e| js_error("bad_option", &format!("invalid chat messages: {e}"), None))?;
+            .map_err(|e| js_error("invalid_argument", &format!("invalid chat messages: {e}"), None))?;
         let messages: Vec<ChatMessage> = messages.into_iter().map(|m| ChatMessage::new(m.role, m.content)).collect();
         let template = self.template.as_ref().ok_or_else(|| to_js(crate::chat::TemplateError::Missing.into()))?;
         let prompt = template.render(&messages, true).map_err(to_js)?;
         let params = o.params().with_parse_special(true).with_add_special(false);
-        self.run(&prompt, &params, on_piece)
+        self.start(&prompt, &params)
+    }
+
+    /// Runs one step of the request in progress (one prompt batch or one generated token) and
+    /// returns the text it made final: a string (empty while nothing is final yet, e.g. during the
+    /// prompt or while a stop string may be starting), or `undefined` once the request has
+    /// finished (then [`Engine::end`]). An error (code `no_request` without a request) ends the
+    /// request; the engine stays usable.
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+        let Some(g) = self.active.as_mut() else {
+            return Err(js_error("no_request", "step() without a request: call begin() or beginChat() first", None));
+        };
+        if !self.pending.is_empty() {
+            let text = JsValue::from_str(&self.pending);
+            self.pending.clear();
+            return Ok(text);
+        }
+        if g.is_finished() {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let pending = &mut self.pending;
+        if let Err(e) = self.gen.step(g, &mut |piece| pending.push_str(piece)) {
+            self.active = None;
+            self.pending.clear();
+            return Err(to_js(e));
+        }
+        let text = JsValue::from_str(&self.pending);
+        self.pending.clear();
+        Ok(text)
+    }
+
+    /// Stops the request in progress (finish reason `abort`); `step()` then returns any text that
+    /// was held back and `undefined`. The KV cache keeps what was evaluated, so the next request
+    /// reuses the common prefix. Without a request, does nothing.
+    pub fn abort(&mut self) {
+        if let Some(g) = self.active.as_mut() {
+            let pending = &mut self.pending;
+            self.gen.stop(g, &mut |piece| pending.push_str(piece));
+        }
+    }
+
+    /// The usage record of the finished request as JSON (see [`usage_json`]), and forgets the
+    /// request. An error (code `no_request`) if there is none or it has not finished.
+    pub fn end(&mut self) -> Result<String, JsValue> {
+        match &self.active {
+            Some(g) if g.is_finished() && self.pending.is_empty() => {}
+            Some(_) => return Err(js_error("no_request", "end() before step() returned undefined", None)),
+            None => return Err(js_error("no_request", "end() without a request", None)),
+        }
+        let completion = self.active.take().map(Generation::into_completion);
+        Ok(completion.map(|c| usage_json(&c, &self.opts)).unwrap_or_default())
     }
 
     /// Forgets the cached conversation (the next request evaluates its whole prompt).
@@ -278,37 +358,40 @@ impl Engine {
 }
 
 impl Engine {
-    fn run(&mut self, prompt: &str, params: &GenerateParams, on_piece: &js_sys::Function) -> Result<String, JsValue> {
-        let cancel = CancelToken::new();
-        let mut thrown = None;
-        let completion = self
-            .gen
-            .generate(prompt, params, &cancel, &mut |piece| {
-                if thrown.is_none() {
-                    if let Err(e) = on_piece.call1(&JsValue::NULL, &JsValue::from_str(piece)) {
-                        thrown = Some(e);
-                        cancel.cancel();
-                    }
-                }
-            })
-            .map_err(to_js)?;
-        if let Some(e) = thrown {
-            return Err(e);
-        }
-        Ok(usage_json(&completion, &self.opts))
+    fn from_bytes(model: Vec<u8>, o: &EngineOptions) -> Result<Engine, JsValue> {
+        let opts = o.session_options()?;
+        let file = GgufFile::from_bytes(ModelBytes::from_vec(model)).map_err(to_js)?;
+        let tokenizer = Tokenizer::from_gguf(&file, false).map_err(to_js)?;
+        let template = match ChatTemplate::from_gguf(&file, &tokenizer) {
+            Ok(t) => Some(t),
+            Err(Error::Template(_)) => None,
+            Err(e) => return Err(to_js(e)),
+        };
+        let (model, tokenizer) = (Arc::new(Model::load(file).map_err(to_js)?), Arc::new(tokenizer));
+        let gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts).map_err(to_js)?;
+        let opts = gen.session().options().clone();
+        Ok(Engine { model, tokenizer, template, opts, gen, active: None, pending: String::new() })
+    }
+
+    fn start(&mut self, prompt: &str, params: &GenerateParams) -> Result<(), JsValue> {
+        self.abort();
+        self.active = None;
+        self.pending.clear();
+        self.active = Some(self.gen.begin(prompt, params).map_err(to_js)?);
+        Ok(())
     }
 }
 
 /// The usage record of a completion: prompt_tokens, prompt_evaluated, generated_tokens,
 /// prefill_ms, decode_ms, prefill_tokens_per_s, decode_tokens_per_s, finish_reason ("eog",
-/// "stop", "length", "cancelled"), kernels, threads.
+/// "stop", "length", "abort"), kernels, threads.
 fn usage_json(c: &Completion, opts: &SessionOptions) -> String {
     let u = &c.usage;
     let finish = match c.finish_reason {
         FinishReason::Eog => "eog",
         FinishReason::StopString => "stop",
         FinishReason::Length => "length",
-        FinishReason::Cancelled => "cancelled",
+        FinishReason::Cancelled => "abort",
     };
     serde_json::json!({
         "prompt_tokens": u.prompt_tokens,
@@ -323,4 +406,218 @@ fn usage_json(c: &Completion, opts: &SessionOptions) -> String {
         "threads": opts.threads,
     })
     .to_string()
+}
+
+/// wasm32's whole address space: 4 GiB.
+const WASM32_MEMORY: u64 = 1 << 32;
+/// The largest single allocation on wasm32 (`isize::MAX`); the model's bytes are one buffer.
+const MAX_MODEL_BYTES: u64 = i32::MAX as u64;
+/// Room assumed for everything not estimated below (the tokenizer, the template, the module).
+const MEMORY_MARGIN: u64 = 64 << 20;
+/// The first length at which the loader looks for the complete metadata (then twice as far).
+const FIRST_HEADER_CHECK: usize = 64 << 10;
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+fn out_of_memory(message: String) -> JsValue {
+    js_error("out_of_memory", &message, None)
+}
+
+/// Takes a model's bytes in chunks as they arrive (a download, a file being read) and makes the
+/// [`Engine`]. With the size known up front (`new(total)`), the whole buffer is reserved at once
+/// and a model that cannot fit in wasm32 memory is refused right away; once the metadata has
+/// arrived, its KV cache and scratch buffers for the requested context are estimated too, and a
+/// model whose total would pass 4 GiB is refused before the rest is downloaded.
+#[wasm_bindgen]
+pub struct EngineLoader {
+    buf: Vec<u8>,
+    total: Option<u64>,
+    options: EngineOptions,
+    /// The header's memory estimate was checked (or cannot be, and `finish` will parse it all).
+    checked: bool,
+    /// The length at which to look for the complete metadata next.
+    next_check: usize,
+}
+
+impl std::fmt::Debug for EngineLoader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineLoader")
+            .field("loaded", &self.buf.len())
+            .field("total", &self.total)
+            .field("options", &self.options)
+            .field("checked", &self.checked)
+            .finish_non_exhaustive()
+    }
+}
+
+#[wasm_bindgen]
+impl EngineLoader {
+    /// Starts a load of `total_bytes` (or of an unknown size: `undefined`). `options_json` as for
+    /// [`Engine::new`]. Errors: `invalid_argument`, `out_of_memory` (a model over 2 GiB, which the
+    /// wasm32 build cannot hold in one buffer, or a reservation the browser refuses).
+    #[wasm_bindgen(constructor)]
+    pub fn new(total_bytes: Option<f64>, options_json: Option<String>) -> Result<EngineLoader, JsValue> {
+        install_panic_hook();
+        let options: EngineOptions = parse_options(options_json, "engine")?;
+        options.session_options()?;
+        let total = match total_bytes {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 && t.fract() == 0.0 && t <= 9_007_199_254_740_992.0 => Some(t as u64),
+            Some(t) => return Err(js_error("invalid_argument", &format!("total_bytes = {t}: not a byte count"), None)),
+        };
+        let mut buf = Vec::new();
+        if let Some(total) = total {
+            check_model_size(total)?;
+            // total <= MAX_MODEL_BYTES, so it fits a usize.
+            buf.try_reserve_exact(total as usize).map_err(|_| {
+                out_of_memory(format!(
+                    "cannot reserve {:.1} MiB of wasm memory for the model's bytes (the browser refused to grow \
+                     the module's memory); close other tabs or use a smaller model",
+                    total as f64 / MIB
+                ))
+            })?;
+        }
+        Ok(EngineLoader { buf, total, options, checked: false, next_check: FIRST_HEADER_CHECK })
+    }
+
+    /// Appends the next chunk of the model. Errors: `io` (more bytes than announced),
+    /// `out_of_memory`, `bad_model` (the header is malformed).
+    pub fn push(&mut self, chunk: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        let n = chunk.length() as usize;
+        let len = self.buf.len();
+        let new_len = len.saturating_add(n);
+        match self.total {
+            Some(total) if new_len as u64 > total => {
+                return Err(js_error(
+                    "io",
+                    &format!("the model's source gave more than the {total} bytes it announced"),
+                    None,
+                ));
+            }
+            Some(_) => {}
+            None => {
+                check_model_size(new_len as u64)?;
+                if self.buf.try_reserve(n).is_err() && self.buf.try_reserve_exact(n).is_err() {
+                    return Err(out_of_memory(format!(
+                        "cannot grow the model's buffer to {:.1} MiB of wasm memory",
+                        new_len as f64 / MIB
+                    )));
+                }
+            }
+        }
+        // Within the capacity reserved above: no reallocation.
+        self.buf.resize(new_len, 0);
+        chunk.copy_to(&mut self.buf[len..]);
+        let complete = self.total == Some(new_len as u64);
+        if !self.checked && (new_len >= self.next_check || complete) {
+            self.check_header(complete)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn loaded(&self) -> f64 {
+        self.buf.len() as f64
+    }
+
+    /// Parses and loads the model once every byte is there (the loader is consumed). Errors:
+    /// `io` (fewer bytes than announced), `bad_model`, `out_of_memory`, ...
+    pub fn finish(mut self) -> Result<Engine, JsValue> {
+        let len = self.buf.len() as u64;
+        if let Some(total) = self.total.filter(|&t| t != len) {
+            return Err(js_error("io", &format!("the model's source ended after {len} of {total} bytes"), None));
+        }
+        if !self.checked {
+            self.check_header(true)?;
+        }
+        Engine::from_bytes(self.buf, &self.options)
+    }
+}
+
+impl EngineLoader {
+    /// Reads the metadata from what has arrived; once it is complete, refuses a model whose
+    /// weights, KV cache and scratch would not fit in wasm32 memory.
+    fn check_header(&mut self, complete: bool) -> Result<(), JsValue> {
+        let meta = match crate::gguf::metadata_from_prefix(&self.buf) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => {
+                // Complete but unreadable: `finish` reports the full parse's error.
+                self.checked = complete;
+                self.next_check = self.buf.len().saturating_mul(2);
+                return Ok(());
+            }
+            Err(e) => return Err(to_js(e.into())),
+        };
+        self.checked = true;
+        let weights = self.total.unwrap_or(self.buf.len() as u64);
+        let Some(est) = memory_estimate(&meta, &self.options) else {
+            return Ok(()); // not a model this runtime sizes; loading it reports what is wrong
+        };
+        let needed = weights.saturating_add(est.kv).saturating_add(est.scratch).saturating_add(MEMORY_MARGIN);
+        if needed > WASM32_MEMORY {
+            return Err(out_of_memory(format!(
+                "the model needs about {:.0} MiB of wasm memory (weights {:.0} MiB + KV cache {:.0} MiB for n_ctx \
+                 {} + scratch {:.0} MiB + {:.0} MiB for the rest), more than wasm32's {:.0} MiB; use a smaller \
+                 n_ctx or a smaller model",
+                needed as f64 / MIB,
+                weights as f64 / MIB,
+                est.kv as f64 / MIB,
+                self.options.n_ctx,
+                est.scratch as f64 / MIB,
+                MEMORY_MARGIN as f64 / MIB,
+                WASM32_MEMORY as f64 / MIB
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn check_model_size(bytes: u64) -> Result<(), JsValue> {
+    if bytes > MAX_MODEL_BYTES {
+        return Err(out_of_memory(format!(
+            "the model is {:.0} MiB: the wasm32 build holds a model in one buffer of at most {:.0} MiB \
+             (2 GiB), so it cannot load this one; use a smaller quantization",
+            bytes as f64 / MIB,
+            MAX_MODEL_BYTES as f64 / MIB
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes of wasm memory a session needs besides the weights.
+#[derive(Debug)]
+struct MemoryEstimate {
+    kv: u64,
+    scratch: u64,
+}
+
+/// The KV cache (f32 keys and values for every layer and position) and the largest scratch
+/// buffers of a session (as `Session::new` sizes them), from the metadata; `None` when the keys
+/// are not there (the full load then names what is missing).
+fn memory_estimate(meta: &[(String, Value)], o: &EngineOptions) -> Option<MemoryEstimate> {
+    let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    let arch = get("general.architecture")?.as_str()?;
+    let u = |k: &str| get(&format!("{arch}.{k}")).and_then(Value::to_u64);
+    let n_layer = u("block_count")?;
+    let n_embd = u("embedding_length")?;
+    let n_head = u("attention.head_count")?.max(1);
+    let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head).max(1);
+    let n_ff = u("feed_forward_length")?;
+    let n_vocab = u("vocab_size").or_else(|| Some(get("tokenizer.ggml.tokens")?.as_array()?.len() as u64))?;
+    let kv_dim = n_head_kv.saturating_mul(n_embd / n_head);
+    let (n_ctx, n_batch) = (o.n_ctx as u64, o.n_batch.min(o.n_ctx) as u64);
+    let f32s = |n: u64| n.saturating_mul(4);
+    let kv = f32s(2u64.saturating_mul(n_layer).saturating_mul(n_ctx).saturating_mul(kv_dim));
+    let per_token = n_embd
+        .saturating_mul(5)
+        .saturating_add(kv_dim.saturating_mul(2))
+        .saturating_add(n_ff.saturating_mul(2))
+        .saturating_add(n_ff.max(n_vocab));
+    let scratch = f32s(
+        n_batch
+            .saturating_mul(per_token)
+            .saturating_add((n_head / n_head_kv).saturating_mul(n_ctx))
+            .saturating_add(n_vocab),
+    );
+    Some(MemoryEstimate { kv, scratch })
 }

@@ -1,9 +1,11 @@
-// The wasm package in headless Chromium, inside a module Web Worker (run after `npm run build`):
+// The wasm package in headless Chromium, inside a module Web Worker of the page's own (run after
+// `npm run build`):
 //   node tests/wasm/browser_worker.mjs
 // A tiny HTTP server serves the repository's pkg/, the page and worker under
-// tests/wasm/browser/, and the default model; the worker runs greedy generation for the stable
-// raw prompts of tests/fixtures/llamacpp/greedy.jsonl and POSTs the results back. No COOP/COEP
-// headers: the single-threaded build must work without SharedArrayBuffer.
+// tests/wasm/browser/, and the default model; in the worker createEngine runs in place, greedy
+// generation of the stable raw prompts of tests/fixtures/llamacpp/greedy.jsonl must give
+// llama.cpp's text, an AbortSignal must stop a generation, and the results are POSTed back. No
+// COOP/COEP headers: the single-threaded build must work without SharedArrayBuffer.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createReadStream, readFileSync, statSync, mkdtempSync, rmSync } from "node:fs";
@@ -100,6 +102,7 @@ if (report.type !== "done") {
 assert.equal(report.info.kernels, "simd128");
 assert.equal(report.info.threads, 1);
 assert.equal(report.info.build, "single");
+assert.equal(report.info.worker, false, "in place inside the user's Worker");
 assert.equal(report.crossOriginIsolated, false, "served without COOP/COEP: no SharedArrayBuffer");
 for (const r of report.results) {
   assert.equal(r.text, r.expected, r.prompt);
@@ -107,5 +110,7 @@ for (const r of report.results) {
   assert.ok(r.streamed > 0);
   console.log(`ok   ${JSON.stringify(r.prompt)}: decode ${r.usage.decode_tokens_per_s.toFixed(1)} t/s`);
 }
+assert.equal(report.abortUsage.finish_reason, "abort");
+assert.ok(report.abortUsage.generated_tokens <= 4, `${report.abortUsage.generated_tokens} tokens after an abort at the 2nd`);
 assert.equal(report.badModel?.code, "bad_model");
 console.log(`all wasm engine checks passed in a Chromium Web Worker (${report.results.length} greedy prompts)`);

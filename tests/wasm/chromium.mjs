@@ -1,0 +1,40 @@
+// Headless Chromium for the browser tests, driven by puppeteer-core (a pinned devDependency;
+// `npm ci` installs it) with Debian's /usr/bin/chromium (scripts/setup.sh --test installs it).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import puppeteer from "puppeteer-core";
+
+/** Starts Chromium with a fresh profile; `close()` ends it and removes the profile. */
+export async function launchChromium() {
+  const profile = mkdtempSync(path.join(tmpdir(), "ruvllm-chromium-"));
+  const browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    userDataDir: profile,
+    args: [
+      "--no-sandbox",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+  return {
+    browser,
+    async newPage() {
+      const page = await browser.newPage();
+      page.on("console", (m) => {
+        if (m.type() === "error" || process.env.RUVLLM_TEST_VERBOSE) console.log(`     [page ${m.type()}] ${m.text().split("\n")[0]}`);
+      });
+      page.on("pageerror", (e) => console.log(`     [page error] ${e.message}`));
+      return page;
+    },
+    async close() {
+      await browser.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    },
+  };
+}
