@@ -293,12 +293,17 @@ export class LocalEngine {
     const e = this.#engine;
     this.#engine = null;
     if (!e) return Promise.resolve();
-    return this.#queue.then(() => {
-      // Dropping the engine drops its pool, whose helpers then leave their loop and close.
-      if (!this.#state.panic) e.free();
-      // After a panic (or if one is stuck) they are ended here.
-      if (this.#state.panic) this.#helpers?.terminate();
+    return this.#queue.then(async () => {
+      const helpers = this.#helpers;
       this.#helpers = null;
+      // Dropping the engine drops its pool, whose helpers then leave their loop, free their
+      // threads' memory and close; after a panic (or if one does not within a second) they are
+      // ended here.
+      if (!this.#state.panic) e.free();
+      if (helpers && !this.#state.panic) {
+        await Promise.race([helpers.exited, new Promise((r) => setTimeout(r, 1000))]);
+      }
+      helpers?.terminate();
     });
   }
 }

@@ -29,7 +29,8 @@ export function defaultThreads() {
  * Starts `threads - 1` helper Workers for the pool with `handle` on the instantiated threaded
  * glue `glue` (its poolModule() / poolMemory()). Resolves once every helper has instantiated the
  * module and is about to enter the pool; rejects with code "worker" if one cannot.
- * Returns { count, terminate() }.
+ * Returns { count, exited, terminate() }: `exited` resolves once every helper has left the pool
+ * (after the pool is dropped) and freed its thread's memory.
  */
 export async function startHelpers(glue, handle, threads, { timeoutMs = 30_000 } = {}) {
   const module = glue.poolModule();
@@ -40,6 +41,7 @@ export async function startHelpers(glue, handle, threads, { timeoutMs = 30_000 }
     workers.length = 0;
   };
   const started = [];
+  const exits = [];
   for (let index = 1; index < threads; index++) {
     let worker;
     try {
@@ -49,11 +51,15 @@ export async function startHelpers(glue, handle, threads, { timeoutMs = 30_000 }
       throw codedError("worker", `cannot start thread-pool helper ${index}: ${e.message}`);
     }
     workers.push(worker);
+    let exit;
+    exits.push(new Promise((resolve) => (exit = resolve)));
     started.push(
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`it did not start within ${timeoutMs} ms`)), timeoutMs);
         worker.onmessage = ({ data }) => {
-          if (data?.type === "ready") {
+          if (data?.type === "exit") {
+            exit();
+          } else if (data?.type === "ready") {
             clearTimeout(timer);
             resolve();
           } else if (data?.type === "error") {
@@ -80,5 +86,5 @@ export async function startHelpers(glue, handle, threads, { timeoutMs = 30_000 }
     terminate();
     throw codedError("worker", `cannot start the thread pool's helpers: ${e.message}`);
   }
-  return { count: workers.length, terminate };
+  return { count: workers.length, exited: Promise.all(exits), terminate };
 }

@@ -4,6 +4,7 @@
 //   with 2, 3 and 4 threads (helpers: module Workers on the same module and shared memory, started
 //   by pkg/threads.js) runs thousands of regions of random sizes, each result checked exactly;
 //   poolHelper refuses the caller's index, an index out of range, one already taken, a dead pool;
+//   dropping the pool wakes its parked helpers, which leave and free their threads;
 // - the engine on a cross-origin isolated page with threads: 2 reports build "threaded" and gives
 //   the same greedy text as the single build (build: "single", same page) for every stable raw
 //   prompt of tests/fixtures/llamacpp/greedy.jsonl, which is llama.cpp's;
@@ -75,6 +76,7 @@ try {
       assert.equal(r.type, "done", r.message);
       assert.equal(r.shared, true, "the module's memory is a SharedArrayBuffer");
       assert.equal(r.helpers, threads - 1);
+      assert.equal(r.exited, true, "every helper left the pool once it was dropped");
       assert.ok(r.checked > 3000 * 1024, `${r.checked} elements checked`);
       assert.match(r.refusals.caller, /^invalid_argument: .*thread index 0 is not a helper's/);
       assert.match(r.refusals.outOfRange, new RegExp(`^invalid_argument: .*thread index ${threads} is not a helper's`));

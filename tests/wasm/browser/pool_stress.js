@@ -36,8 +36,10 @@ self.onmessage = async ({ data: { threads, regions, maxLen, seed } }) => {
     const t0 = performance.now();
     const checked = pool.run(regions, maxLen, seed);
     const ms = performance.now() - t0;
+    // Dropping the pool wakes its parked helpers; each leaves the loop and frees its thread.
     pool.free();
-    self.postMessage({ type: "done", threads, helpers: helpers.count, checked, ms, refusals, shared: glue.poolMemory().buffer instanceof SharedArrayBuffer });
+    const exited = await Promise.race([helpers.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000))]);
+    self.postMessage({ type: "done", threads, helpers: helpers.count, exited, checked, ms, refusals, shared: glue.poolMemory().buffer instanceof SharedArrayBuffer });
   } catch (e) {
     self.postMessage({ type: "error", message: `${e.code ?? e.name}: ${e.message}` });
   }
