@@ -193,6 +193,14 @@ impl Shared {
 
     /// Step 1 of the module docs: makes a region visible to the workers and wakes sleepers.
     fn publish(&self, call: Call, ctx: *const (), n_chunks: usize) -> u32 {
+        let epoch = self.write_job(call, ctx, n_chunks);
+        self.open(epoch);
+        epoch
+    }
+
+    /// The first half of [`Shared::publish`]: closes `next`, then writes the job. Until
+    /// [`Shared::open`], no claim can succeed.
+    fn write_job(&self, call: Call, ctx: *const (), n_chunks: usize) -> u32 {
         let epoch = self.epoch.load(Ordering::Relaxed).wrapping_add(1);
         // Close `next` before touching the job: from here on no claim can succeed until the
         // new job is complete (step 1 of the module docs says why this must come first).
@@ -201,12 +209,17 @@ impl Shared {
         self.ctx.store(ctx.cast_mut(), Ordering::Release);
         self.n_chunks.store(n_chunks, Ordering::Release);
         self.done.store(0, Ordering::Release);
+        epoch
+    }
+
+    /// The second half of [`Shared::publish`]: opens the chunks of `epoch`, bumps the epoch and
+    /// wakes sleepers.
+    fn open(&self, epoch: u32) {
         self.next.store((epoch as u64) << 32, Ordering::Release);
         self.epoch.store(epoch, Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.park.wake_all(&self.epoch);
         }
-        epoch
     }
 }
 

@@ -55,3 +55,37 @@ fn workers_that_fell_asleep_are_woken() {
         assert_eq!(data[99], 9 + round);
     }
 }
+
+/// Counts the chunks run: `ctx` points to an `AtomicUsize`.
+///
+/// # Safety
+/// `ctx` points to a live `AtomicUsize`.
+unsafe fn count_chunk(ctx: *const (), _chunk: usize, _worker: usize) {
+    // SAFETY: the caller passes a pointer to a live `AtomicUsize` (the tests below).
+    let counter = unsafe { &*ctx.cast::<AtomicUsize>() };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The claim race `publish` closes: a worker that woke for region A, late, reads region B's job
+/// (more chunks) while B is being written. It must claim nothing: before the fix `next` still
+/// held A's exhausted counter, which B's larger chunk count let it claim past.
+#[test]
+fn a_worker_late_for_a_region_claims_nothing_of_the_next_one_being_written() {
+    let shared = Shared::new(2);
+    let a_chunks = AtomicUsize::new(0);
+    let b_chunks = AtomicUsize::new(0);
+    let a = shared.publish(count_chunk, (&a_chunks as *const AtomicUsize).cast(), 1);
+    shared.drain(a, 0); // the caller runs region A's only chunk
+    assert_eq!(a_chunks.load(Ordering::Relaxed), 1);
+    let b = shared.write_job(count_chunk, (&b_chunks as *const AtomicUsize).cast(), 4);
+    shared.drain(a, 1); // the late worker: reads B's job under A's epoch
+    shared.drain(b, 1); // or under B's, before B is open
+    assert_eq!(b_chunks.load(Ordering::Relaxed) + a_chunks.load(Ordering::Relaxed), 1, "a chunk was claimed early");
+    assert_eq!(shared.done.load(Ordering::Relaxed), 0);
+    shared.open(b);
+    shared.drain(a, 1); // still nothing for A's epoch
+    assert_eq!(b_chunks.load(Ordering::Relaxed), 0);
+    shared.drain(b, 1);
+    assert_eq!(b_chunks.load(Ordering::Relaxed), 4);
+    assert_eq!(shared.done.load(Ordering::Relaxed), 4);
+}
