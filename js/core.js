@@ -4,33 +4,61 @@
 // Generation is stepwise: `Engine.begin` / `beginChat` start a request, each `Engine.step()` runs
 // one prompt batch or one token, and between steps this loop yields to the event loop (a
 // macrotask), so an abort message or an AbortSignal is seen within one token.
+//
+// Two builds of the module sit beside this file: "single" (ruvllm.js, any runtime with
+// WebAssembly SIMD) and "threaded" (ruvllm_threaded.js: shared memory, the forward pass on a pool
+// of helper Workers, threads.js). `build: "auto"` takes the threaded one where it can run
+// (threadedAvailable(): cross-origin isolated, inside a Worker) and the single one elsewhere.
 
-import init, { initSync, Engine, EngineLoader, debugPanic } from "./ruvllm.js";
 import { codedError, abortError } from "./errors.js";
 import { feedModel } from "./loader.js";
+import { threadedAvailable, defaultThreads, startHelpers } from "./threads.js";
 
 const isNode = typeof globalThis.process?.versions?.node === "string";
 
-let ready = null;
-// Set once the module has trapped (a Rust panic): its state can no longer be trusted.
-let modulePanic = null;
+// Per build: the glue module once instantiated on this thread, and `panic`, set once that module
+// has trapped (a Rust panic): its state can no longer be trusted.
+const builds = {
+  single: { glue: () => import("./ruvllm.js"), wasm: "./ruvllm_bg.wasm", ready: null, panic: null },
+  threaded: { glue: () => import("./ruvllm_threaded.js"), wasm: "./ruvllm_threaded_bg.wasm", ready: null, panic: null },
+};
 
-/** Instantiates the wasm module once per thread (later calls share it). `wasm`: bytes, a URL, or
- *  nothing (then `ruvllm_bg.wasm` beside this file). */
-export function initWasm(wasm) {
-  if (!ready) {
-    ready = (async () => {
-      const source = wasm ?? new URL("./ruvllm_bg.wasm", import.meta.url);
+/** The build `build` ("auto", "single" or "threaded") means on this thread. */
+export function resolveBuild(build = "auto") {
+  if (build === "auto") return threadedAvailable() ? "threaded" : "single";
+  if (build === "threaded" && !threadedAvailable()) {
+    throw codedError(
+      "unsupported_browser",
+      "the threaded build needs SharedArrayBuffer in a Worker: a cross-origin isolated page (served with " +
+        "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)",
+    );
+  }
+  if (build !== "single" && build !== "threaded") {
+    throw codedError("invalid_argument", `build = ${build}: must be "auto", "single" or "threaded"`);
+  }
+  return build;
+}
+
+/** Instantiates a build of the wasm module once per thread (later calls share it) and resolves
+ *  to its glue. `wasm`: bytes, a URL, or nothing (then the build's `*_bg.wasm` beside this file);
+ *  `build`: "single" (default) or "threaded". */
+export function initWasm(wasm, { build = "single" } = {}) {
+  const state = builds[resolveBuild(build)];
+  if (!state.ready) {
+    state.ready = (async () => {
+      const source = wasm ?? new URL(state.wasm, import.meta.url);
+      const glue = await state.glue();
       try {
         if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
-          initSync({ module: source });
+          glue.initSync({ module: source });
         } else if (isNode && (source instanceof URL ? source.protocol === "file:" : !/^https?:/i.test(source))) {
           // Node's fetch cannot read file: URLs; read the file and compile it synchronously.
           const { readFile } = await import("node:fs/promises");
-          initSync({ module: await readFile(source) });
+          glue.initSync({ module: await readFile(source) });
         } else {
-          await init({ module_or_path: source });
+          await glue.default({ module_or_path: source });
         }
+        return glue;
       } catch (e) {
         if (e instanceof WebAssembly.CompileError) {
           throw codedError(
@@ -42,11 +70,11 @@ export function initWasm(wasm) {
         throw codedError("io", `cannot load ruvllm's WebAssembly module (${source}): ${e.message}`);
       }
     })();
-    ready.catch(() => {
-      ready = null;
+    state.ready.catch(() => {
+      state.ready = null;
     });
   }
-  return ready;
+  return state.ready;
 }
 
 function panicMessage(e) {
@@ -55,25 +83,25 @@ function panicMessage(e) {
   return message ? `the engine panicked: ${message}` : `the wasm module trapped: ${e.message}`;
 }
 
-/** Calls into wasm; a trap (a Rust panic, or an abort such as running out of memory) becomes an
- *  Error with code "panic" and poisons this thread's module. */
-function wasmCall(f) {
-  if (modulePanic) throw refusedAfterPanic();
+/** Calls into the wasm module of `state`; a trap (a Rust panic, or an abort such as running out
+ *  of memory) becomes an Error with code "panic" and poisons this thread's instance of it. */
+function wasmCall(state, f) {
+  if (state.panic) throw refusedAfterPanic(state);
   try {
     return f();
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {
-      modulePanic = panicMessage(e);
-      throw codedError("panic", modulePanic);
+      state.panic = panicMessage(e);
+      throw codedError("panic", state.panic);
     }
     throw e;
   }
 }
 
-function refusedAfterPanic() {
+function refusedAfterPanic(state) {
   return codedError(
     "panic",
-    `the engine cannot be used after a panic (${modulePanic}); create a new engine ` +
+    `the engine cannot be used after a panic (${state.panic}); create a new engine ` +
       "(on a page's main thread createEngine starts a fresh Worker; inside your own Worker, start a new one)",
   );
 }
@@ -96,51 +124,68 @@ const yieldToEventLoop = (() => {
 
 /**
  * Loads a model on this thread. `model`: a URL, a path (Node), a Blob/File, an ArrayBuffer or a
- * typed array. Options: n_ctx, n_batch, threads, onProgress({ loaded, total }), signal, cache,
- * wasm. Returns a LocalEngine.
+ * typed array. Options: n_ctx, n_batch, threads (threaded build: default
+ * navigator.hardwareConcurrency, at most 8; the single build uses 1), build ("auto", "single",
+ * "threaded"), onProgress({ loaded, total }), signal, cache, wasm (the chosen build's module).
+ * Returns a LocalEngine.
  */
-export async function loadLocalEngine({ model, n_ctx, n_batch, threads, onProgress, signal, cache, wasm } = {}) {
+export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, onProgress, signal, cache, wasm } = {}) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw codedError("invalid_argument", `threads = ${threads}: must be a positive integer`);
   }
   if (signal?.aborted) throw abortError("the model load was aborted");
-  await initWasm(wasm);
-  if (modulePanic) throw refusedAfterPanic();
-  const optionsJson = JSON.stringify({ n_ctx, n_batch });
+  const which = resolveBuild(build);
+  const state = builds[which];
+  const glue = await initWasm(wasm, { build: which });
+  if (state.panic) throw refusedAfterPanic(state);
+  const used = which === "threaded" ? (threads ?? defaultThreads()) : 1;
+  const optionsJson = JSON.stringify({ n_ctx, n_batch, threads: used });
   let loader = null;
+  let wasmEngine = null;
   try {
     await feedModel(model, {
       begin: (total) => {
-        loader = wasmCall(() => new EngineLoader(total ?? undefined, optionsJson));
+        loader = wasmCall(state, () => new glue.EngineLoader(total ?? undefined, optionsJson));
       },
-      push: (chunk) => wasmCall(() => loader.push(chunk)),
+      push: (chunk) => wasmCall(state, () => loader.push(chunk)),
       onProgress,
       signal,
       cache,
     });
     const finishing = loader;
     loader = null; // finish() consumes it, even when it fails
-    const wasmEngine = wasmCall(() => finishing.finish());
-    return new LocalEngine(wasmEngine, threads ?? 1);
+    wasmEngine = wasmCall(state, () => finishing.finish());
+    const handle = wasmCall(state, () => wasmEngine.poolHandle());
+    const helpers = handle === undefined ? null : await startHelpers(glue, handle, used);
+    const engine = new LocalEngine(state, glue, wasmEngine, threads ?? used, helpers);
+    wasmEngine = null;
+    return engine;
   } finally {
-    if (loader && !modulePanic) loader.free();
+    if (loader && !state.panic) loader.free();
+    if (wasmEngine && !state.panic) wasmEngine.free();
   }
 }
 
 /** The engine on this thread. Requests run one at a time, in order. */
 export class LocalEngine {
+  #state;
+  #glue;
   #engine;
+  #helpers;
   #info;
   #queue = Promise.resolve();
 
-  constructor(wasmEngine, threadsAsked) {
+  constructor(state, glue, wasmEngine, threadsAsked, helpers) {
+    this.#state = state;
+    this.#glue = glue;
     this.#engine = wasmEngine;
-    this.#info = JSON.parse(wasmCall(() => wasmEngine.info()));
+    this.#helpers = helpers;
+    this.#info = JSON.parse(wasmCall(state, () => wasmEngine.info()));
     this.#info.threads_requested = threadsAsked;
   }
 
   #live() {
-    if (modulePanic) throw refusedAfterPanic();
+    if (this.#state.panic) throw refusedAfterPanic(this.#state);
     if (!this.#engine) throw codedError("unloaded", "the engine was unloaded");
     return this.#engine;
   }
@@ -153,7 +198,7 @@ export class LocalEngine {
   tokenize(text, { addSpecial = false, parseSpecial = false } = {}) {
     if (typeof text !== "string") throw codedError("invalid_argument", "tokenize: text must be a string");
     const e = this.#live();
-    return Array.from(wasmCall(() => e.tokenize(text, addSpecial, parseSpecial)));
+    return Array.from(wasmCall(this.#state, () => e.tokenize(text, addSpecial, parseSpecial)));
   }
 
   detokenize(ids, { special = false } = {}) {
@@ -167,14 +212,14 @@ export class LocalEngine {
       throw codedError("invalid_argument", `detokenize: ids must be token ids (${err.message})`);
     }
     const e = this.#live();
-    return wasmCall(() => e.detokenize(array, special));
+    return wasmCall(this.#state, () => e.detokenize(array, special));
   }
 
   /** Forgets the cached conversation (after the requests already queued). */
   reset() {
     return this.#enqueue(() => {
       const e = this.#live();
-      wasmCall(() => e.reset());
+      wasmCall(this.#state, () => e.reset());
     });
   }
 
@@ -198,10 +243,10 @@ export class LocalEngine {
     const json = JSON.stringify(options ?? {});
     if (kind === "chat") {
       if (!Array.isArray(input)) throw codedError("invalid_argument", "messages must be an array of { role, content }");
-      wasmCall(() => e.beginChat(JSON.stringify(input), json));
+      wasmCall(this.#state, () => e.beginChat(JSON.stringify(input), json));
     } else {
       if (typeof input !== "string") throw codedError("invalid_argument", "the prompt must be a string");
-      wasmCall(() => e.begin(input, json));
+      wasmCall(this.#state, () => e.begin(input, json));
     }
     let aborted = false;
     const onAbort = () => {
@@ -213,10 +258,10 @@ export class LocalEngine {
     try {
       for (let stopped = false; ; ) {
         if ((aborted || signal?.aborted || thrown || !this.#engine) && !stopped) {
-          wasmCall(() => e.abort());
+          wasmCall(this.#state, () => e.abort());
           stopped = true;
         }
-        const piece = wasmCall(() => e.step());
+        const piece = wasmCall(this.#state, () => e.step());
         if (piece === undefined) break;
         if (piece && !thrown) {
           text += piece;
@@ -228,7 +273,7 @@ export class LocalEngine {
         }
         if (!stopped) await yieldToEventLoop();
       }
-      const usage = JSON.parse(wasmCall(() => e.end()));
+      const usage = JSON.parse(wasmCall(this.#state, () => e.end()));
       if (thrown) throw thrown;
       return { text, usage };
     } finally {
@@ -239,7 +284,7 @@ export class LocalEngine {
   /** Test hook: panics inside wasm (see `debugPanic` in src/wasm/mod.rs). */
   debugPanic(message) {
     this.#live();
-    wasmCall(() => debugPanic(message));
+    wasmCall(this.#state, () => this.#glue.debugPanic(message));
   }
 
   /** Frees the model's wasm memory once the request in progress (aborted) has ended; the engine
@@ -248,8 +293,17 @@ export class LocalEngine {
     const e = this.#engine;
     this.#engine = null;
     if (!e) return Promise.resolve();
-    return this.#queue.then(() => {
-      if (!modulePanic) e.free();
+    return this.#queue.then(async () => {
+      const helpers = this.#helpers;
+      this.#helpers = null;
+      // Dropping the engine drops its pool, whose helpers then leave their loop, free their
+      // threads' memory and close; after a panic (or if one does not within a second) they are
+      // ended here.
+      if (!this.#state.panic) e.free();
+      if (helpers && !this.#state.panic) {
+        await Promise.race([helpers.exited, new Promise((r) => setTimeout(r, 1000))]);
+      }
+      helpers?.terminate();
     });
   }
 }

@@ -1,4 +1,4 @@
-// ruvllm in JavaScript: createEngine and the model cache (single-threaded wasm build).
+// ruvllm in JavaScript: createEngine and the model cache.
 //
 //   import { createEngine } from "ruvllm";
 //   const engine = await createEngine({ model: "https://example.com/model.gguf", onProgress, signal });
@@ -8,6 +8,9 @@
 //
 // On a page's main thread the engine runs in its own module Worker (worker.js, started here);
 // in Node or inside a Worker it runs in place. The API is the same; see engine.d.ts.
+// Two wasm builds: "threaded" (SharedArrayBuffer: the forward pass on `threads` threads, helper
+// Workers started by the engine's Worker) where the page is cross-origin isolated, "single"
+// elsewhere; `engine.info().build` says which runs, `info().threads` how many threads.
 //
 // Every failure is an Error with a `code`: "bad_model", "unsupported_model", "invalid_argument",
 // "out_of_memory", "quota_exceeded", "io", "aborted", "context_full", "bad_token",
@@ -22,20 +25,25 @@ import { codedError } from "./errors.js";
 export { initWasm } from "./core.js";
 export { listCachedModels, deleteCachedModel, clearModelCache } from "./cache.js";
 
-const OPTIONS = new Set(["model", "threads", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
+const OPTIONS = new Set(["model", "threads", "build", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
 
 /**
  * Loads a model and returns the engine.
  * - model: a URL (streamed, cached in origin storage), a File/Blob, an ArrayBuffer or typed
  *   array, or (Node) a path;
- * - threads: accepted for the threaded build to come; the single-threaded build uses 1;
+ * - threads: threads of the forward pass in the threaded build (default
+ *   navigator.hardwareConcurrency, at most 8); the single build uses 1;
+ * - build: "auto" (default: "threaded" when crossOriginIsolated and SharedArrayBuffer exist and
+ *   the engine runs in a Worker, else "single"), "single", or "threaded" (rejects with
+ *   unsupported_browser where it cannot run);
  * - onProgress({ loaded, total }): as the bytes arrive (total undefined if the server did not say);
  * - signal: an AbortSignal that cancels the load (rejects with code "aborted");
  * - n_ctx (2048), n_batch (256): the context and prefill batch;
  * - cache: true (default: a cached URL is used without any request), "revalidate" (ask the
  *   server whether its size or ETag changed), false (neither read nor write the cache);
  * - worker: "auto" (default: a Worker on a page's main thread, in place elsewhere), true, false;
- * - wasm, workerUrl: where ruvllm_bg.wasm and worker.js are, if not beside this file.
+ * - wasm, workerUrl: where the chosen build's .wasm (ruvllm_bg.wasm or ruvllm_threaded_bg.wasm)
+ *   and worker.js are, if not beside this file.
  */
 export async function createEngine(options) {
   if (!options || typeof options !== "object") throw codedError("invalid_argument", "createEngine({ model, ... }): options are required");
@@ -51,6 +59,9 @@ export async function createEngine(options) {
   }
   if (rest.threads !== undefined && !(Number.isInteger(rest.threads) && rest.threads >= 1)) {
     throw codedError("invalid_argument", `createEngine: threads = ${rest.threads}: must be a positive integer`);
+  }
+  if (rest.build !== undefined && !["auto", "single", "threaded"].includes(rest.build)) {
+    throw codedError("invalid_argument", `createEngine: build = ${rest.build}: must be "auto", "single" or "threaded"`);
   }
   if (![true, false, "auto"].includes(worker)) throw codedError("invalid_argument", 'createEngine: worker must be true, false or "auto"');
   const onMainThread = typeof document !== "undefined" && typeof Worker === "function";

@@ -37,8 +37,13 @@ export interface CreateEngineOptions {
   /** A URL (streamed and cached in origin storage), a File/Blob, an ArrayBuffer or typed array,
    *  or (Node) a filesystem path. */
   model: string | URL | Blob | ArrayBuffer | ArrayBufferView;
-  /** Accepted for the threaded build; the single-threaded build runs on 1 thread. */
+  /** Threads of the forward pass in the threaded build (default navigator.hardwareConcurrency,
+   *  at most 8); the single build runs on 1 thread. */
   threads?: number;
+  /** "auto" (default): "threaded" where the page is cross-origin isolated (SharedArrayBuffer)
+   *  and the engine runs in a Worker, else "single". "threaded" where it cannot run rejects with
+   *  code "unsupported_browser". */
+  build?: "auto" | "single" | "threaded";
   onProgress?: (progress: Progress) => void;
   /** Cancels the load: createEngine rejects with code "aborted" (name "AbortError"). */
   signal?: AbortSignal;
@@ -121,8 +126,9 @@ export interface EngineInfo {
   n_layer: number;
   n_embd: number;
   kernels: string;
-  /** "single" for this build. */
+  /** The wasm build that runs: "threaded" (SharedArrayBuffer workers) or "single". */
   build: "single" | "threaded";
+  /** Threads of the forward pass (1 in the single build). */
   threads: number;
   threads_requested: number;
   model_bytes: number;

@@ -45,7 +45,7 @@ wasm_kernel_tests
 WASM_BINDGEN_USE_BROWSER=1 wasm_kernel_tests # chromedriver from PATH (scripts/setup.sh --test)
 
 step "the wasm engine under Node (single-threaded build)"
-# pkg/ (wasm-bindgen --target web, simd128), then the engine as a user drives it: chunked
+# pkg/ (both builds: single, simd128; threaded, nightly with atomics and shared memory), then the engine as a user drives it: chunked
 # loading with progress, llama.cpp's greedy text streamed and not, chat completions, abort,
 # coded errors, a model too big for wasm32 refused early, malformed models, a panic.
 npm run build
@@ -65,6 +65,11 @@ node tests/wasm/browser_api.mjs
 
 step "the demo page (www/) in headless Chromium: it loads the default model, streams a reply, stops one"
 node tests/wasm/demo_page.mjs
+
+step "the threaded build in headless Chromium (cross-origin isolated): the pool's stress test, same text as single"
+# Thousands of random regions on 2-4 threads (helper Workers on the shared memory) checked exactly;
+# the engine with threads: 2 gives the single build's greedy text; no COOP/COEP picks "single".
+node tests/wasm/browser_threads.mjs
 
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers

@@ -11,6 +11,7 @@
 //! - [`gpu`]: the same forward pass as WGSL kernels through wgpu (feature `gpu`);
 //! - `cli` (native, feature `cli`): the `ruvllm` command;
 //! - `wasm` (wasm32): the `#[wasm_bindgen]` `Engine` that `js/engine.js` drives.
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_debug_implementations)]

@@ -141,6 +141,12 @@ pub struct Session<'m> {
 }
 
 impl<'m> Session<'m> {
+    /// The thread pool the forward pass runs on (the threaded wasm build hands its
+    /// [`ThreadPool::helper_handle`] to the JS helpers).
+    pub fn pool(&self) -> &ThreadPool {
+        &self.pool
+    }
+
     /// Allocates the KV cache and every buffer the forward pass needs, once. `model` is borrowed
     /// (`&Model`) or shared (`Arc<Model>`, for a session that must own its model).
     pub fn new(model: impl Into<Shared<'m, Model>>, opts: SessionOptions) -> Result<Self> {

@@ -1,37 +1,17 @@
 use super::*;
-use crate::test_util::Rng;
 
 /// Thousands of regions of random sizes, chunk lengths and scratch sizes: every element is
 /// written exactly once with a value derived from its index and the region, and every chunk sees
-/// a scratch slice no other thread touches at the same time.
+/// a scratch slice no other thread touches at the same time (the same check the threaded wasm
+/// build runs in Chromium, `tests/wasm/browser_threads.mjs`).
 #[test]
 fn thousands_of_random_regions_compute_exactly() {
     let regions = if cfg!(miri) { 20 } else { 3000 };
+    let max_len = if cfg!(miri) { 64 } else { 4096 };
     for threads in [1, 2, 3, 4] {
         let mut pool = ThreadPool::new(threads).unwrap();
-        let mut rng = Rng::new(threads as u64);
-        let mut data = vec![0u64; 4096];
-        let mut scratch = vec![0u64; threads * 8];
-        for region in 0..regions {
-            let len = (rng.u64() % if cfg!(miri) { 64 } else { 4096 }) as usize;
-            let chunk = 1 + (rng.u64() % 97) as usize;
-            let salt = rng.u64();
-            let data = &mut data[..len];
-            data.fill(u64::MAX);
-            pool.for_chunks(data, chunk, &mut scratch, 8, |i, c, s| {
-                // Scratch is this thread's alone: write a marker, do work, check it survived.
-                let marker = salt ^ i as u64;
-                s.fill(marker);
-                for (k, v) in c.iter_mut().enumerate() {
-                    assert_eq!(*v, u64::MAX, "element written twice");
-                    *v = ((i * chunk + k) as u64).wrapping_mul(0x9e37_79b9).wrapping_add(salt);
-                }
-                assert!(s.iter().all(|&x| x == marker), "scratch shared between threads");
-            });
-            for (j, &v) in data.iter().enumerate() {
-                assert_eq!(v, (j as u64).wrapping_mul(0x9e37_79b9).wrapping_add(salt), "region {region} element {j}");
-            }
-        }
+        let checked = stress(&mut pool, regions, max_len, threads as u64).unwrap();
+        assert!(checked > (regions * max_len / 4) as u64, "{checked} elements checked");
     }
 }
 
@@ -74,4 +54,38 @@ fn workers_that_fell_asleep_are_woken() {
         pool.for_chunks(&mut data, 10, &mut [0u8; 0], 0, |i, c, _| c.fill(i as u8 + round));
         assert_eq!(data[99], 9 + round);
     }
+}
+
+/// Counts the chunks run: `ctx` points to an `AtomicUsize`.
+///
+/// # Safety
+/// `ctx` points to a live `AtomicUsize`.
+unsafe fn count_chunk(ctx: *const (), _chunk: usize, _worker: usize) {
+    // SAFETY: the caller passes a pointer to a live `AtomicUsize` (the tests below).
+    let counter = unsafe { &*ctx.cast::<AtomicUsize>() };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The claim race `publish` closes: a worker that woke for region A, late, reads region B's job
+/// (more chunks) while B is being written. It must claim nothing: before the fix `next` still
+/// held A's exhausted counter, which B's larger chunk count let it claim past.
+#[test]
+fn a_worker_late_for_a_region_claims_nothing_of_the_next_one_being_written() {
+    let shared = Shared::new(2);
+    let a_chunks = AtomicUsize::new(0);
+    let b_chunks = AtomicUsize::new(0);
+    let a = shared.publish(count_chunk, (&a_chunks as *const AtomicUsize).cast(), 1);
+    shared.drain(a, 0); // the caller runs region A's only chunk
+    assert_eq!(a_chunks.load(Ordering::Relaxed), 1);
+    let b = shared.write_job(count_chunk, (&b_chunks as *const AtomicUsize).cast(), 4);
+    shared.drain(a, 1); // the late worker: reads B's job under A's epoch
+    shared.drain(b, 1); // or under B's, before B is open
+    assert_eq!(b_chunks.load(Ordering::Relaxed) + a_chunks.load(Ordering::Relaxed), 1, "a chunk was claimed early");
+    assert_eq!(shared.done.load(Ordering::Relaxed), 0);
+    shared.open(b);
+    shared.drain(a, 1); // still nothing for A's epoch
+    assert_eq!(b_chunks.load(Ordering::Relaxed), 0);
+    shared.drain(b, 1);
+    assert_eq!(b_chunks.load(Ordering::Relaxed), 4);
+    assert_eq!(shared.done.load(Ordering::Relaxed), 4);
 }

@@ -4,7 +4,11 @@
 //! A thin layer over the Rust API ([`GgufFile`], [`Model`], [`Tokenizer`], [`Generator`],
 //! [`ChatTemplate`]): options and results cross the boundary as JSON, and every failure comes
 //! back as a JS `Error` with a stable `code` property (see [`error_code`]), never as a panic.
-//! This is the single-threaded build: the session runs on the calling thread (`threads = 1`).
+//! Two builds come from this crate: the single-threaded one (`simd128`; the session runs on the
+//! calling thread, `threads = 1` whatever is asked) and the threaded one (`atomics`, one shared
+//! `WebAssembly.Memory`): there the session's pool has `threads - 1` helpers, JS Workers that
+//! `js/threads.js` starts on the same module and memory ([`wasm_module`], [`wasm_memory`]) and
+//! that each call [`pool_helper`] with [`Engine::pool_handle`] (see `crate::pool`).
 //!
 //! - [`EngineLoader`] takes the model's bytes in chunks as they download (reserved once, up
 //!   front; a model that cannot fit in wasm32 memory is refused from its size and header, before
@@ -31,6 +35,9 @@ use crate::mem::ModelBytes;
 use crate::model::{Model, SessionOptions};
 use crate::sampler::SamplingParams;
 use crate::{GgufFile, Tokenizer};
+
+/// Whether this is the threaded build (shared memory, a pool of JS Workers).
+const THREADED: bool = cfg!(target_feature = "atomics");
 
 /// The stable `code` a JS `Error` carries for a crate error.
 pub fn error_code(e: &Error) -> &'static str {
@@ -112,18 +119,21 @@ struct EngineOptions {
     n_ctx: usize,
     /// Most prompt tokens evaluated in one batched pass.
     n_batch: usize,
+    /// Threads of the forward pass (the threaded build; the single-threaded build uses 1).
+    threads: usize,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { n_ctx: 2048, n_batch: 256 }
+        Self { n_ctx: 2048, n_batch: 256, threads: 1 }
     }
 }
 
 impl EngineOptions {
     fn session_options(&self) -> Result<SessionOptions, JsValue> {
         SessionOptions::new(self.n_ctx, self.n_batch.min(self.n_ctx))
-            .and_then(|s| s.with_threads(1))
+            // The single-threaded build runs any valid count on one thread (0 is still refused).
+            .and_then(|s| s.with_threads(if THREADED || self.threads == 0 { self.threads } else { 1 }))
             .map_err(|e| to_js(e.into()))
     }
 }
@@ -245,7 +255,7 @@ impl Engine {
             "n_embd": c.n_embd,
             "kernels": self.opts.kernels.flavour().name(),
             "threads": self.opts.threads,
-            "build": "single",
+            "build": if THREADED { "threaded" } else { "single" },
             "model_bytes": file.file_len(),
             "chat_template": self.template.is_some(),
         })
@@ -354,6 +364,78 @@ impl Engine {
     /// Forgets the cached conversation (the next request evaluates its whole prompt).
     pub fn reset(&mut self) {
         self.gen.reset();
+    }
+
+    /// The handle the thread pool's `threads - 1` JS helpers attach with ([`pool_helper`]);
+    /// `undefined` with one thread or in the single-threaded build.
+    #[wasm_bindgen(js_name = poolHandle)]
+    pub fn pool_handle(&self) -> Option<u32> {
+        self.gen.session().pool().helper_handle()
+    }
+}
+
+/// The compiled module, for the pool's helper Workers to instantiate on the same memory.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = poolModule)]
+pub fn wasm_module() -> JsValue {
+    wasm_bindgen::module()
+}
+
+/// The module's shared `WebAssembly.Memory`, for the pool's helper Workers.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = poolMemory)]
+pub fn wasm_memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
+/// Runs helper `worker` (1 to threads - 1) of the pool with `handle` on this thread until the
+/// pool is dropped (a helper Worker calls it once; it blocks in atomic waits between regions).
+/// Refuses, with code `invalid_argument`, a handle no live pool has or an index out of range
+/// or already taken.
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen(js_name = poolHelper)]
+pub fn pool_helper(handle: u32, worker: u32) -> Result<(), JsValue> {
+    install_panic_hook();
+    crate::pool::run_helper(handle, worker as usize)
+        .map_err(|e| js_error("invalid_argument", &format!("pool helper {worker}: {e}"), None))
+}
+
+/// A bare thread pool for the browser stress test (`tests/wasm/browser_threads.mjs`): JS
+/// attaches helpers to [`PoolStress::handle`] as for an engine, then [`PoolStress::run`] checks
+/// thousands of regions exactly (`crate::pool::stress`).
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct PoolStress {
+    pool: crate::pool::ThreadPool,
+}
+
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+impl PoolStress {
+    #[wasm_bindgen(constructor)]
+    pub fn new(threads: u32) -> Result<PoolStress, JsValue> {
+        install_panic_hook();
+        let pool = crate::pool::ThreadPool::new(threads as usize).map_err(|e| to_js(e.into()))?;
+        Ok(PoolStress { pool })
+    }
+
+    /// The handle helpers attach with (`undefined` with one thread).
+    pub fn handle(&self) -> Option<u32> {
+        self.pool.helper_handle()
+    }
+
+    /// How many helpers have attached so far.
+    pub fn attached(&self) -> u32 {
+        self.pool.helpers_attached() as u32
+    }
+
+    /// Runs `regions` regions of up to `max_len` elements from `seed`; returns the elements
+    /// checked, or throws (code `internal`) with the first difference.
+    pub fn run(&mut self, regions: u32, max_len: u32, seed: f64) -> Result<f64, JsValue> {
+        crate::pool::stress(&mut self.pool, regions as usize, max_len as usize, seed as u64)
+            .map(|n| n as f64)
+            .map_err(|e| js_error("internal", &format!("thread pool stress test: {e}"), None))
     }
 }
 

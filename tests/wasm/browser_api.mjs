@@ -98,8 +98,10 @@ await check("a URL loads in a Worker with onProgress increasing to the total, an
   for (let i = 1; i < progress.length; i++) assert.ok(progress[i].loaded > progress[i - 1].loaded, "loaded increases");
   assert.deepEqual(progress.at(-1), { loaded: info.model_bytes, total: info.model_bytes });
   assert.equal(info.worker, true);
-  assert.equal(info.build, "single");
-  assert.equal(info.threads, 1);
+  // Served with COOP/COEP: the engine's Worker runs the threaded build, with the default threads.
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  assert.equal(info.build, "threaded");
+  assert.equal(info.threads, Math.min(cores, 8));
   assert.equal(info.kernels, "simd128");
   const cached = await page.evaluate(() => window.ruvllm.listCachedModels());
   assert.deepEqual(

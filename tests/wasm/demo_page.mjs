@@ -1,7 +1,7 @@
 // The demo page (www/) in headless Chromium, served as `npm run serve` serves it (scripts/serve.mjs,
-// COOP/COEP): it loads the default model by itself, shows the build and thread count, streams a
-// chat reply with prefill/decode tokens/s, its Stop button stops a long reply, and a local model
-// file loads through its file picker.
+// COOP/COEP, so the threaded build): it loads the default model by itself, shows the build and
+// thread count, streams a chat reply with prefill/decode tokens/s, its Stop button stops a long
+// reply, and a local model file loads through its file picker.
 //   node tests/wasm/demo_page.mjs   (after `npm run build`)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -26,7 +26,10 @@ try {
   const status = await page.$eval("#status", (e) => e.textContent);
   assert.match(status, /^Ready/, status);
   const info = await page.$eval("#info", (e) => e.textContent);
-  assert.match(info, /build single, 1 thread, kernels simd128, in a Web Worker/, info);
+  // Served with COOP/COEP: the threaded build, with the default thread count.
+  const threads = Math.min(await page.evaluate(() => navigator.hardwareConcurrency), 8);
+  const plural = threads === 1 ? "thread" : "threads";
+  assert.match(info, new RegExp(`build threaded, ${threads} ${plural}, kernels simd128, in a Web Worker`), info);
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "served with COOP/COEP");
 
   // Send one message; record the reply's text as it grows.
