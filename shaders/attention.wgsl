@@ -24,15 +24,7 @@ struct Params {
     _pad2: u32,
 }
 
-struct Step {
-    t: u32,
-    n_past: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> q: array<f32>;
 @group(0) @binding(3) var<storage, read> k_cache: array<KV>;
 @group(0) @binding(4) var<storage, read> v_cache: array<KV>;

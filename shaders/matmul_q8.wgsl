@@ -24,21 +24,11 @@ struct Params {
     _pad2: u32,
 }
 
-struct Step {
-    t: u32,
-    n_past: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> aq: array<u32>;
 @group(0) @binding(4) var<storage, read> ads: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-var<workgroup> red: array<vec4<f32>, WG>;
 
 // The dot product of weight unit `u` (block bytes at b, sub-unit sub) with token `tok`'s
 // activation unit.
@@ -78,29 +68,5 @@ fn main(
             }
         }
     }
-    // The lanes of each row are summed in workgroup memory (nothing to sum with one lane per row).
-    if (LANES > 1u) {
-        red[li] = acc;
-        workgroupBarrier();
-        for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-            if (lane < s) {
-                red[li] += red[li + s];
-            }
-            workgroupBarrier();
-        }
-        acc = red[li];
-    }
-    if (lane == 0u && row < p.rows) {
-        let o = t0 * p.out_stride + p.row_base + row;
-        out[o] = acc.x;
-        if (nt > 1u) {
-            out[o + p.out_stride] = acc.y;
-        }
-        if (nt > 2u) {
-            out[o + 2u * p.out_stride] = acc.z;
-        }
-        if (nt > 3u) {
-            out[o + 3u * p.out_stride] = acc.w;
-        }
-    }
+    store_rows(li, lane, row, t0, nt, acc);
 }

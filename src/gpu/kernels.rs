@@ -2,15 +2,18 @@
 //! size, tiles), and the workgroup resources each configuration needs, checked against the
 //! adapter's limits before any pipeline exists.
 //!
-//! A kernel's source is `const` lines + `shaders/common.wgsl` and one `shaders/quant/*.wgsl`
-//! where it reads weights + the kernel's own file. The same composition is what the naga tests
-//! validate and translate to Metal Shading Language and SPIR-V.
+//! A kernel's source is its `const` lines, then `shaders/step.wgsl` (the batch record every
+//! kernel binds), `shaders/matmul_store.wgsl` for the matmuls, `shaders/common.wgsl` and one
+//! `shaders/quant/*.wgsl` where it reads weights, and the kernel's own file. The same
+//! composition is what the naga tests validate and translate to Metal Shading Language and SPIR-V.
 
 use crate::error::GpuError;
 use crate::quant::GgmlType;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const ROUND_F16: &str = include_str!("../../shaders/round_f16.wgsl");
+const STEP: &str = include_str!("../../shaders/step.wgsl");
+const MATMUL_STORE: &str = include_str!("../../shaders/matmul_store.wgsl");
 
 /// How a weight type's blocks are read in WGSL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -206,9 +209,7 @@ impl Kernel {
             Kernel::Attention { .. } => (None, include_str!("../../shaders/attention.wgsl")),
             Kernel::StoreKv { .. } => (None, include_str!("../../shaders/store_kv.wgsl")),
             Kernel::AttentionCombine => (None, include_str!("../../shaders/attention_combine.wgsl")),
-            Kernel::SiluMul => (None, include_str!("../../shaders/silu_mul.wgsl")),
-            Kernel::Add => (None, include_str!("../../shaders/add.wgsl")),
-            Kernel::Mul => (None, include_str!("../../shaders/mul.wgsl")),
+            Kernel::SiluMul | Kernel::Add | Kernel::Mul => (None, include_str!("../../shaders/elementwise.wgsl")),
             Kernel::Gelu => (None, include_str!("../../shaders/gelu.wgsl")),
             Kernel::Softmax => (None, include_str!("../../shaders/softmax.wgsl")),
         };
@@ -217,7 +218,15 @@ impl Kernel {
                 format!("enable f16;\n{consts}alias KV = f16;\n")
             }
             Kernel::Attention { f16: false } | Kernel::StoreKv { f16: false } => format!("{consts}alias KV = f32;\n"),
+            Kernel::Add => format!("{consts}const OP: u32 = 0u;\n"),
+            Kernel::Mul => format!("{consts}const OP: u32 = 1u;\n"),
+            Kernel::SiluMul => format!("{consts}const OP: u32 = 2u;\n"),
             _ => consts,
+        };
+        let consts = if matches!(self, Kernel::Matmul(_)) {
+            format!("{consts}\n{STEP}\n{MATMUL_STORE}")
+        } else {
+            format!("{consts}\n{STEP}")
         };
         let round =
             if matches!(self, Kernel::QuantizeQ8 | Kernel::Matmul(WeightKind::Float { .. })) { ROUND_F16 } else { "" };
