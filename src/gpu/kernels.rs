@@ -25,6 +25,19 @@ pub(crate) enum WeightKind {
     Float { ty: GgmlType },
 }
 
+/// The weight types the GPU path has kernels for (as text for errors: [`GPU_WEIGHT_TYPES`]).
+pub(crate) const GPU_TYPES: [GgmlType; 9] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
+
 /// The weight types the GPU path has kernels for.
 pub const GPU_WEIGHT_TYPES: &str = "F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K";
 
@@ -257,17 +270,7 @@ impl Kernel {
             Kernel::Mul,
             Kernel::Softmax,
         ];
-        for ty in [
-            GgmlType::F32,
-            GgmlType::F16,
-            GgmlType::Q4_0,
-            GgmlType::Q4_1,
-            GgmlType::Q5_0,
-            GgmlType::Q5_1,
-            GgmlType::Q8_0,
-            GgmlType::Q4_K,
-            GgmlType::Q6_K,
-        ] {
+        for ty in GPU_TYPES {
             if let Some(k) = WeightKind::of(ty) {
                 all.extend([Kernel::Matmul(k), Kernel::Embed(k)]);
             }

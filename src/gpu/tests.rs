@@ -157,17 +157,7 @@ mod on_device {
         (Linear { ty, rows, cols, start: 0, row_bytes }, bytes)
     }
 
-    const TYPES: [GgmlType; 9] = [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q5_1,
-        GgmlType::Q8_0,
-        GgmlType::Q4_K,
-        GgmlType::Q6_K,
-    ];
+    use super::super::kernels::GPU_TYPES as TYPES;
 
     /// The CPU reference: activations quantized as the CPU path does, each row's scalar dot.
     fn cpu_matmul(w: &Linear, bytes: &[u8], x: &[f32], t: usize) -> (Vec<f32>, Vec<f32>) {
@@ -455,4 +445,12 @@ mod on_device_row_ops {
             }
         }
     }
+}
+
+#[test]
+fn the_listed_gpu_types_are_the_types_with_kernels() {
+    use super::kernels::{GPU_TYPES, GPU_WEIGHT_TYPES};
+    assert_eq!(GPU_TYPES.map(|t| t.to_string()).join(", "), GPU_WEIGHT_TYPES);
+    assert!(GPU_TYPES.iter().all(|&t| WeightKind::of(t).is_some()));
+    assert!(WeightKind::of(crate::GgmlType::Q5_K).is_none() && WeightKind::of(crate::GgmlType::BF16).is_none());
 }
