@@ -473,11 +473,10 @@ mod park {
                     sleepers.fetch_sub(1, Ordering::SeqCst);
                     return e;
                 }
-                // SAFETY: `epoch.as_ptr()` is the address of a live, 4-byte-aligned `AtomicU32`
-                // (it outlives this call: `self`'s `Shared` holds it) in the module's shared
-                // memory; `wait32` only reads it atomically. It returns on a notify, or at once
-                // if `epoch` no longer holds `seen` (so a notify that came first is not lost).
-                // The caller is a Worker: only the pool's helpers ever sleep here.
+                // The wait returns on a notify, or at once if `epoch` no longer holds `seen` (so a
+                // notify that came first is not lost). Only the pool's helpers (Workers) sleep here.
+                // SAFETY: `epoch.as_ptr()` is a live, 4-byte-aligned `AtomicU32` in the shared
+                // memory (`self`'s `Shared` holds it past this call); `wait32` only reads it atomically.
                 unsafe { memory_atomic_wait32(epoch.as_ptr().cast::<i32>(), seen as i32, -1) };
             }
         }

@@ -23,6 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStaticServer } from "../../scripts/serve.mjs";
 import { launchChromium } from "./chromium.mjs";
+import { check, failures } from "./check.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const modelPath = execFileSync("python3", [path.join(repo, "scripts/fetch_model.py")], { encoding: "utf8" }).trim();
@@ -67,16 +68,6 @@ await page.evaluate(async () => {
   };
 });
 
-let failures = 0;
-async function check(name, f) {
-  try {
-    await f();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}\n${e?.stack ?? e}`);
-  }
-}
 
 const load = (options = {}) =>
   page.evaluate(
@@ -322,8 +313,8 @@ await check("a model larger than the storage quota is a clear quota_exceeded err
 await page.evaluate(() => window.engine?.unload());
 await chromium.close();
 server.close();
-if (failures) {
-  console.log(`${failures} check(s) failed`);
+if (failures()) {
+  console.log(`${failures()} check(s) failed`);
   process.exit(1);
 }
 console.log("all engine API checks passed on a page's main thread in Chromium (the engine in its own Worker)");

@@ -16,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStaticServer } from "../../scripts/serve.mjs";
 import { launchChromium } from "./chromium.mjs";
+import { check, failures } from "./check.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const modelPath = execFileSync("python3", [path.join(repo, "scripts/fetch_model.py")], { encoding: "utf8" }).trim();
@@ -42,16 +43,6 @@ const isolated = await listen(true);
 const plain = await listen(false);
 
 const chromium = await launchChromium();
-let failures = 0;
-async function check(name, f) {
-  try {
-    await f();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}\n${e?.stack ?? e}`);
-  }
-}
 
 try {
   const page = await chromium.newPage();
@@ -148,8 +139,8 @@ try {
   isolated.server.close();
   plain.server.close();
 }
-if (failures) {
-  console.log(`${failures} threaded-build check(s) failed`);
+if (failures()) {
+  console.log(`${failures()} threaded-build check(s) failed`);
   process.exit(1);
 }
 console.log("all threaded-build checks passed in headless Chromium");

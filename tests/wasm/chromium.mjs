@@ -5,6 +5,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 
+/** The flags every test's headless Chromium runs with (TOOLCHAIN.md: quiet, no sandbox as root). */
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+
 /** Starts Chromium with a fresh profile; `close()` ends it and removes the profile. */
 export async function launchChromium() {
   const profile = mkdtempSync(path.join(tmpdir(), "ruvllm-chromium-"));
@@ -12,15 +23,7 @@ export async function launchChromium() {
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     userDataDir: profile,
-    args: [
-      "--no-sandbox",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-dev-shm-usage",
-    ],
+    args: CHROMIUM_FLAGS,
   });
   return {
     browser,

@@ -18,6 +18,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { check, failures } from "./check.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const { createEngine, listCachedModels } = await import(path.join(repo, "pkg/engine.js"));
@@ -26,16 +27,6 @@ const { EngineLoader } = await import(path.join(repo, "pkg/ruvllm.js"));
 const modelPath = execFileSync("python3", [path.join(repo, "scripts/fetch_model.py")], { encoding: "utf8" }).trim();
 const modelBytes = readFileSync(modelPath);
 
-let failures = 0;
-async function check(name, f) {
-  try {
-    await f();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}\n${e?.stack ?? e}`);
-  }
-}
 
 async function collect(stream) {
   const pieces = [];
@@ -286,8 +277,8 @@ await check("a panic rejects with code panic; the engine then refuses every call
   assert.match(refused.message, /new/);
 });
 
-if (failures) {
-  console.log(`${failures} check(s) failed`);
+if (failures()) {
+  console.log(`${failures()} check(s) failed`);
   process.exit(1);
 }
 console.log("all wasm engine checks passed");
