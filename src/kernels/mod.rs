@@ -201,8 +201,10 @@ impl Kernels {
             Flavour::Avx2 => avx2::mat_dot::<false>(weight_ty),
             #[cfg(target_arch = "x86_64")]
             Flavour::Avx512Vnni => avx2::mat_dot::<true>(weight_ty),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Flavour::Simd128 => simd128::mat_dot(weight_ty),
             _ => {
-                let _ = weight_ty; // only the x86 flavours have many-rows kernels
+                let _ = weight_ty; // only the x86 and wasm flavours have many-rows kernels
                 None
             }
         };

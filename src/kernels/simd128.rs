@@ -9,6 +9,9 @@
 //!
 //! The legacy 32-value types unpack each weight block once and dot it with up to
 //! [`super::MAX_ROWS`] activation rows, so a batched prefill does the unpacking once per weight.
+//! Their f16 scales are converted four at a time (wasm has no f16 instruction: a scalar
+//! conversion per block cost as much as the block's integer dot), the activations' once per
+//! matrix rather than once per weight row.
 //!
 //! This module is compiled only with `target_feature = "simd128"` enabled for the whole build
 //! (see `super`), so every wasm engine that loads the module runs these instructions: the simd128
@@ -16,7 +19,7 @@
 
 use core::arch::wasm32::*;
 
-use super::{rows_kernel, LegacyAct, RowsDot, VecDot};
+use super::{rows_kernel, LegacyAct, MatDot, RowsDot, VecDot, MAX_ROWS};
 use crate::quant::*;
 
 pub(super) fn rows_dot(ty: GgmlType) -> Option<RowsDot> {
@@ -106,9 +109,9 @@ trait Legacy: VecDot<Act: LegacyAct> {
     const NARROW: bool;
     /// The block's 32 values as signed bytes, in activation order (values 0..16, then 16..32).
     fn values(&self) -> [v128; 2];
-    fn d(&self) -> f32;
-    /// The block minimum (Q4_1, Q5_1), multiplied by the activation block's sum.
-    fn min(&self) -> Option<f32>;
+    /// The f16 bits of the scale `d` (low half) and of the minimum `m` (high half; 0 when the
+    /// type has none). The minimum multiplies the activation block's sum `s`.
+    fn scale_bits(&self) -> u32;
 }
 
 impl Legacy for BlockQ4_0 {
@@ -117,11 +120,8 @@ impl Legacy for BlockQ4_0 {
     fn values(&self) -> [v128; 2] {
         nibbles(&self.qs).map(|v| i8x16_sub(v, i8x16_splat(8)))
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
 }
 
@@ -131,11 +131,8 @@ impl Legacy for BlockQ4_1 {
     fn values(&self) -> [v128; 2] {
         nibbles(&self.qs)
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        Some(f16_le(self.m))
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
     }
 }
 
@@ -147,11 +144,8 @@ impl Legacy for BlockQ5_0 {
         let [h_lo, h_hi] = fifth_bits(u32::from_le_bytes(self.qh));
         [i8x16_sub(v128_or(lo, h_lo), i8x16_splat(16)), i8x16_sub(v128_or(hi, h_hi), i8x16_splat(16))]
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
 }
 
@@ -163,11 +157,8 @@ impl Legacy for BlockQ5_1 {
         let [h_lo, h_hi] = fifth_bits(u32::from_le_bytes(self.qh));
         [v128_or(lo, h_lo), v128_or(hi, h_hi)]
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        Some(f16_le(self.m))
+    fn scale_bits(&self) -> u32 {
+        u32::from_le_bytes([self.d[0], self.d[1], self.m[0], self.m[1]])
     }
 }
 
@@ -177,65 +168,179 @@ impl Legacy for BlockQ8_0 {
     fn values(&self) -> [v128; 2] {
         [load16(chunk16(&self.qs, 0)), load16(chunk16(&self.qs, 16))]
     }
-    fn d(&self) -> f32 {
-        f16_le(self.d)
-    }
-    fn min(&self) -> Option<f32> {
-        None
+    fn scale_bits(&self) -> u32 {
+        u16::from_le_bytes(self.d) as u32
     }
 }
 
-/// One weight row of a legacy type against `R` activation rows: each block is unpacked once.
+/// Scales and minimums of four blocks as two f32 vectors: `(d, m)` from [`Legacy::scale_bits`]
+/// or `(d, s)` from [`LegacyAct::scale_bits`] (the f16 halves of each u32, converted exactly).
 #[inline(always)]
-fn legacy<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R]) -> [f32; R] {
+fn f16_pairs(bits: v128) -> (v128, v128) {
+    (f16x4_to_f32(v128_and(bits, u32x4_splat(0xffff))), f16x4_to_f32(u32x4_shr(bits, 16)))
+}
+
+/// `f(b)` of four blocks as u32 lanes (zero lanes past `blocks.len()`).
+#[inline(always)]
+fn gather4<B>(blocks: &[B], f: impl Fn(&B) -> u32) -> v128 {
+    match blocks {
+        [b0, b1, b2, b3, ..] => u32x4(f(b0), f(b1), f(b2), f(b3)),
+        short => {
+            let mut v = [0u32; 4];
+            for (o, b) in v.iter_mut().zip(short) {
+                *o = f(b);
+            }
+            u32x4(v[0], v[1], v[2], v[3])
+        }
+    }
+}
+
+/// Lane `k` of `v` in all four lanes.
+#[inline(always)]
+fn lane_splat(v: v128, k: usize) -> v128 {
+    match k {
+        0 => i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        1 => i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        2 => i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        _ => i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    }
+}
+
+/// Most groups of four blocks whose activation scales are converted ahead at once (a segment of
+/// 8192 values); longer rows are processed segment by segment.
+const SEGMENT_GROUPS: usize = 64;
+
+/// The activation scales `d` and sums `s` of one activation row, per group of four blocks
+/// (converted once per segment, not once per weight row: wasm has no f16 conversion instruction).
+#[inline(always)]
+fn act_scales<A: LegacyAct>(a: &[A], out: &mut [[v128; 2]; SEGMENT_GROUPS]) {
+    for (o, g) in out.iter_mut().zip(a.chunks(4)) {
+        let (d, s) = f16_pairs(gather4(g, LegacyAct::scale_bits));
+        *o = [d, s];
+    }
+}
+
+/// One weight row of a legacy type against `R` activation rows whose scales per group of four
+/// blocks were converted beforehand ([`act_scales`]). The four weight scales of a group are
+/// converted together, the block minimums times activation sums accumulate as one vector, and
+/// each weight block is unpacked once for all `R` rows.
+#[inline(always)]
+fn legacy<const R: usize, W: Legacy>(w: &[W], a: [&[W::Act]; R], sc: [&[[v128; 2]]; R]) -> [f32; R] {
+    // Bounded by the shortest row: never reads past any slice.
+    let n = a.iter().fold(w.len(), |n, row| n.min(row.len()));
+    let n = sc.iter().fold(n, |n, s| n.min(4 * s.len()));
     let mut acc = [f32x4_splat(0.0); R];
-    let mut mins = [0f32; R];
-    for (i, wb) in w.iter().enumerate() {
-        let [q0, q1] = wb.values();
-        let dw = wb.d();
-        let m = wb.min();
+    let mut mins = [f32x4_splat(0.0); R];
+    for (g, wg) in w[..n].chunks(4).enumerate() {
+        let (dw, mw) = f16_pairs(gather4(wg, W::scale_bits));
+        let mut scales = [f32x4_splat(0.0); R];
         for r in 0..R {
-            // Bounded by the shortest row: never reads past any slice.
-            let Some(ab) = a[r].get(i) else { continue };
-            let qs = LegacyAct::values(ab);
-            let (a0, a1) = (load16(chunk16(qs, 0)), load16(chunk16(qs, 16)));
-            let p = if W::NARROW {
-                i32x4_extadd_pairwise_i16x8(dot_i8_narrow16(q0, a0, q1, a1))
-            } else {
-                i32x4_add(dot_i8(q0, a0), dot_i8(q1, a1))
-            };
-            acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(p), f32x4_splat(dw * LegacyAct::d(ab))));
-            if let Some(m) = m {
-                mins[r] += m * LegacyAct::s(ab);
+            let [da, sa] = sc[r][g];
+            scales[r] = f32x4_mul(dw, da);
+            mins[r] = f32x4_add(mins[r], f32x4_mul(mw, sa));
+        }
+        for (k, wb) in wg.iter().enumerate() {
+            let [q0, q1] = wb.values();
+            for r in 0..R {
+                let qs = LegacyAct::values(&a[r][4 * g + k]);
+                let (a0, a1) = (load16(chunk16(qs, 0)), load16(chunk16(qs, 16)));
+                let p = if W::NARROW {
+                    i32x4_extadd_pairwise_i16x8(dot_i8_narrow16(q0, a0, q1, a1))
+                } else {
+                    i32x4_add(dot_i8(q0, a0), dot_i8(q1, a1))
+                };
+                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(p), lane_splat(scales[r], k)));
             }
         }
     }
     let mut out = [0f32; R];
     for r in 0..R {
-        out[r] = hsum(acc[r]) + mins[r];
+        out[r] = hsum(f32x4_add(acc[r], mins[r]));
     }
     out
 }
 
-/// [`super::RowsDot`] over [`legacy`]: up to four activation rows per pass.
-fn legacy_rows<W: Legacy>(w: &[u8], a: &[u8], out: &mut [f32]) {
+/// Every weight row of `w` (`blocks` per row) against the same `R` activation rows over blocks
+/// `span`; the result is stored (`first`) or added to `out[row * stride + r]`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass<const R: usize, W: Legacy>(
+    w: &[W],
+    blocks: usize,
+    span: std::ops::Range<usize>,
+    act: [&[W::Act]; R],
+    sc: [&[[v128; 2]]; R],
+    out: &mut [f32],
+    stride: usize,
+    first: bool,
+) {
+    for (wr, o) in w.chunks_exact(blocks).zip(out.chunks_mut(stride)) {
+        let res = legacy::<R, W>(wr.get(span.clone()).unwrap_or(&[]), act, sc);
+        for (o, v) in o.iter_mut().zip(res) {
+            *o = if first { v } else { *o + v };
+        }
+    }
+}
+
+/// [`super::MatDot`] for the legacy types: segment by segment, the activation scales are
+/// converted once and every weight row is dotted with up to [`MAX_ROWS`] activation rows, all
+/// in one function so the short rows of a small model pay no call per row.
+fn legacy_mat<W: Legacy>(w: &[u8], row_bytes: usize, a: &[u8], n_act: usize, out: &mut [f32], stride: usize) {
     let (Ok(w), Ok(a)) = (bytemuck::try_cast_slice::<u8, W>(w), bytemuck::try_cast_slice::<u8, W::Act>(a)) else {
         return;
     };
-    let n = w.len();
-    if n == 0 {
+    let blocks = row_bytes / std::mem::size_of::<W>();
+    if blocks == 0 {
+        return;
+    }
+    let n_act = n_act.min(MAX_ROWS);
+    let stride = stride.max(1);
+    let seg = 4 * SEGMENT_GROUPS;
+    let zero = [f32x4_splat(0.0); 2];
+    let mut sc = [[zero; SEGMENT_GROUPS]; MAX_ROWS];
+    let mut first = true;
+    let mut s0 = 0;
+    while s0 < blocks {
+        let len = (blocks - s0).min(seg);
+        let mut act: [&[W::Act]; MAX_ROWS] = [&[]; MAX_ROWS];
+        for r in 0..n_act {
+            act[r] = a.get(r * blocks + s0..r * blocks + s0 + len).unwrap_or(&[]);
+            act_scales(act[r], &mut sc[r]);
+        }
+        let [sc0, sc1, sc2, sc3] = &sc;
+        let span = s0..s0 + len;
+        match n_act {
+            1 => pass::<1, W>(w, blocks, span, [act[0]], [sc0], out, stride, first),
+            2 => pass::<2, W>(w, blocks, span, [act[0], act[1]], [sc0, sc1], out, stride, first),
+            3 => pass::<3, W>(w, blocks, span, [act[0], act[1], act[2]], [sc0, sc1, sc2], out, stride, first),
+            4 => pass::<4, W>(w, blocks, span, act, [sc0, sc1, sc2, sc3], out, stride, first),
+            _ => {}
+        }
+        first = false;
+        s0 += len;
+    }
+}
+
+/// Many-rows kernels of the simd128 flavour.
+pub(super) fn mat_dot(ty: GgmlType) -> Option<MatDot> {
+    Some(match ty {
+        GgmlType::Q4_0 => legacy_mat::<BlockQ4_0> as MatDot,
+        GgmlType::Q4_1 => legacy_mat::<BlockQ4_1>,
+        GgmlType::Q5_0 => legacy_mat::<BlockQ5_0>,
+        GgmlType::Q5_1 => legacy_mat::<BlockQ5_1>,
+        GgmlType::Q8_0 => legacy_mat::<BlockQ8_0>,
+        _ => return None,
+    })
+}
+
+/// [`super::RowsDot`] over the many-rows kernel with one weight row.
+fn legacy_rows<W: Legacy>(w: &[u8], a: &[u8], out: &mut [f32]) {
+    if w.is_empty() {
         out.fill(0.0);
         return;
     }
-    let mut rows = a.chunks_exact(n);
-    let mut row = || rows.next().unwrap_or(&[]);
-    match out.len() {
-        1 => out.copy_from_slice(&legacy::<1, W>(w, [row()])),
-        2 => out.copy_from_slice(&legacy::<2, W>(w, [row(), row()])),
-        3 => out.copy_from_slice(&legacy::<3, W>(w, [row(), row(), row()])),
-        4 => out.copy_from_slice(&legacy::<4, W>(w, [row(), row(), row(), row()])),
-        _ => {}
-    }
+    let n = out.len();
+    legacy_mat::<W>(w, w.len(), a, n, out, n);
 }
 
 /// `sum_k mins[k] * (activation sum of sub-block k)` for 32-value sub-blocks.

@@ -189,6 +189,61 @@ fn every_flavour_matches_the_scalar_reference() {
     }
 }
 
+/// The many-rows form against the scalar reference, row by row: several weight rows,
+/// 1 to [`MAX_ROWS`] activation rows written with a stride, and rows long enough (600 blocks) to
+/// cross the segments in which the SIMD flavours convert activation scales ahead.
+fn check_mat_rows<W: VecDot>(k: Kernels, rng: &mut Rng) {
+    let dot = k.rows_dot(W::TYPE).unwrap();
+    let reference = Kernels::scalar().rows_dot(W::TYPE).unwrap();
+    let shapes: &[(usize, usize)] =
+        if cfg!(miri) { &[(1, 1), (7, 2)] } else { &[(1, 1), (7, 2), (255, 3), (257, 4), (600, 1), (600, 4)] };
+    for &(n_blocks, n_act) in shapes {
+        let n_rows = 3;
+        let w: Vec<W> = weights(rng, n_blocks * n_rows, Case::Random);
+        let wb: &[u8] = bytemuck::cast_slice(&w);
+        let row_bytes = n_blocks * std::mem::size_of::<W>();
+        let mut a = Vec::new();
+        for _ in 0..n_act {
+            a.extend(activations::<W::Act>(rng, n_blocks * W::ELEMS, Case::Random));
+        }
+        let stride = MAX_ROWS + 1;
+        let mut got = vec![f32::NAN; n_rows * stride];
+        k.mat_rows(W::TYPE, dot, wb, row_bytes, &a, n_act, &mut got, stride);
+        for i in 0..n_rows {
+            let mut want = [0f32; MAX_ROWS];
+            reference(&wb[i * row_bytes..(i + 1) * row_bytes], &a, &mut want[..n_act]);
+            let row = &got[i * stride..(i + 1) * stride];
+            for j in 0..n_act {
+                let act: &[W::Act] = bytemuck::cast_slice(&a[j * a.len() / n_act..(j + 1) * a.len() / n_act]);
+                let mag = magnitude(&w[i * n_blocks..(i + 1) * n_blocks], act);
+                let (g, e) = (row[j] as f64, want[j] as f64);
+                assert!(
+                    (g - e).abs() <= 2e-5 * mag + 1e-30 || (g.is_nan() && e.is_nan()) || g == e,
+                    "{} {}: {n_blocks} blocks, row {i}, act {j}/{n_act}: {g} vs scalar {e}",
+                    k.flavour(),
+                    W::TYPE,
+                );
+            }
+            assert!(row[n_act..].iter().all(|v| v.is_nan()), "{} {}: wrote past n_act", k.flavour(), W::TYPE);
+        }
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn many_rows_kernels_match_the_scalar_reference() {
+    for k in Kernels::available() {
+        let mut rng = Rng::new(0x3a7 ^ k.flavour() as u64);
+        check_mat_rows::<BlockQ4_0>(k, &mut rng);
+        check_mat_rows::<BlockQ4_1>(k, &mut rng);
+        check_mat_rows::<BlockQ5_0>(k, &mut rng);
+        check_mat_rows::<BlockQ5_1>(k, &mut rng);
+        check_mat_rows::<BlockQ8_0>(k, &mut rng);
+        check_mat_rows::<BlockQ4K>(k, &mut rng);
+        check_mat_rows::<BlockQ6K>(k, &mut rng);
+    }
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn kernels_never_read_past_mismatched_slices() {
