@@ -67,7 +67,11 @@ function absolute(url) {
 export async function createWorkerBackend({ model, onProgress, signal, workerUrl, ...options }) {
   if (typeof model === "string" || model instanceof URL) model = absolute(model);
   if (typeof options.wasm === "string" || options.wasm instanceof URL) options.wasm = absolute(options.wasm);
-  const worker = new Worker(workerUrl ?? new URL("./worker.js", import.meta.url), { type: "module", name: "ruvllm" });
+  // The literal `new Worker(new URL("./worker.js", import.meta.url), { type: "module" })` is what
+  // bundlers (Vite, webpack 5, Parcel) recognise to bundle the worker and its imports: keep it so.
+  const worker = workerUrl
+    ? new Worker(workerUrl, { type: "module", name: "ruvllm" })
+    : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "ruvllm" });
   const rpc = new Rpc(worker);
   let info;
   try {

@@ -11,16 +11,28 @@
 // (threadedAvailable(): cross-origin isolated, inside a Worker) and the single one elsewhere.
 
 import { codedError, abortError } from "./errors.js";
-import { feedModel } from "./loader.js";
+import { feedModel, nodeModule } from "./loader.js";
 import { threadedAvailable, defaultThreads, startHelpers } from "./threads.js";
 
 const isNode = typeof globalThis.process?.versions?.node === "string";
 
 // Per build: the glue module once instantiated on this thread, and `panic`, set once that module
 // has trapped (a Rust panic): its state can no longer be trusted.
+// The module and wasm paths are literals (`import("./x.js")`, `new URL("./x.wasm", import.meta.url)`)
+// so that bundlers see them and emit the files (tests/wasm/packaging.mjs builds an app with Vite).
 const builds = {
-  single: { glue: () => import("./ruvllm.js"), wasm: "./ruvllm_bg.wasm", ready: null, panic: null },
-  threaded: { glue: () => import("./ruvllm_threaded.js"), wasm: "./ruvllm_threaded_bg.wasm", ready: null, panic: null },
+  single: {
+    glue: () => import("./ruvllm.js"),
+    wasm: () => new URL("./ruvllm_bg.wasm", import.meta.url),
+    ready: null,
+    panic: null,
+  },
+  threaded: {
+    glue: () => import("./ruvllm_threaded.js"),
+    wasm: () => new URL("./ruvllm_threaded_bg.wasm", import.meta.url),
+    ready: null,
+    panic: null,
+  },
 };
 
 /** The build `build` ("auto", "single" or "threaded") means on this thread. */
@@ -46,14 +58,14 @@ export function initWasm(wasm, { build = "single" } = {}) {
   const state = builds[resolveBuild(build)];
   if (!state.ready) {
     state.ready = (async () => {
-      const source = wasm ?? new URL(state.wasm, import.meta.url);
+      const source = wasm ?? state.wasm();
       const glue = await state.glue();
       try {
         if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
           glue.initSync({ module: source });
         } else if (isNode && (source instanceof URL ? source.protocol === "file:" : !/^https?:/i.test(source))) {
           // Node's fetch cannot read file: URLs; read the file and compile it synchronously.
-          const { readFile } = await import("node:fs/promises");
+          const { readFile } = await nodeModule("node:fs/promises");
           glue.initSync({ module: await readFile(source) });
         } else {
           await glue.default({ module_or_path: source });

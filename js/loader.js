@@ -81,10 +81,16 @@ function isLocalPath(model) {
   return !/^[a-z][a-z0-9+.-]*:/i.test(model) || /^file:/i.test(model);
 }
 
+/** A Node built-in module (`node:fs`, ...), imported only when running under Node. The name is
+ *  a variable so that bundlers building for the browser neither resolve nor stub it. */
+export function nodeModule(name) {
+  return import(/* @vite-ignore */ /* webpackIgnore: true */ name);
+}
+
 async function fileSource(model, signal) {
-  const { stat } = await import("node:fs/promises");
-  const { createReadStream } = await import("node:fs");
-  const { fileURLToPath } = await import("node:url");
+  const { stat } = await nodeModule("node:fs/promises");
+  const { createReadStream } = await nodeModule("node:fs");
+  const { fileURLToPath } = await nodeModule("node:url");
   const path = model instanceof URL || /^file:/i.test(model) ? fileURLToPath(model) : model;
   let size;
   try {

@@ -71,6 +71,11 @@ step "the threaded build in headless Chromium (cross-origin isolated): the pool'
 # the engine with threads: 2 gives the single build's greedy text; no COOP/COEP picks "single".
 node tests/wasm/browser_threads.mjs
 
+step "the packed npm package in a fresh Vite app and a plain module page (headless Chromium)"
+# npm pack of pkg/ installed into a copy of tests/vite_app (Vite pinned by its own lockfile),
+# built with vite build; threaded when isolated, single when not; llama.cpp's greedy text.
+node tests/wasm/packaging.mjs
+
 step "Miri: the format and quant layers, checked for undefined behaviour"
 # The mmap code is foreign-function territory Miri cannot run; everything else in the layers
 # below the model is pure Rust and runs under Miri's interpreter.
