@@ -295,5 +295,7 @@ export function makeEngine(backend) {
     unload: async () => backend.unload(),
     /** Test hook: makes the wasm module panic, to check how a panic is reported. */
     _debugPanic: async (message = "debug panic") => backend.debugPanic(message),
+    /** Test hook: destroys the GPU device (the next request fails with code "gpu_lost"). */
+    _debugLoseGpu: async () => backend.debugLoseGpu(),
   };
 }

@@ -114,6 +114,7 @@ export async function createWorkerBackend({ model, onProgress, signal, workerUrl
       return { text: text ?? streamed, usage };
     },
     debugPanic: (message) => guard(rpc.call({ op: "debugPanic", message })),
+    debugLoseGpu: () => guard(rpc.call({ op: "debugLoseGpu" })),
     unload: async () => {
       await rpc.call({ op: "unload" }).catch(() => {});
       rpc.terminate();

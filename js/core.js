@@ -9,6 +9,13 @@
 // WebAssembly SIMD) and "threaded" (ruvllm_threaded.js: shared memory, the forward pass on a pool
 // of helper Workers, threads.js). `build: "auto"` takes the threaded one where it can run
 // (threadedAvailable(): cross-origin isolated, inside a Worker) and the single one elsewhere.
+//
+// The forward pass runs on the CPU or on WebGPU (`backend`). Only the single build has the GPU
+// backend (with the GPU doing the work, the threaded build's CPU threads would idle); there the
+// engine is made asynchronously (`EngineLoader.finishGpu`: the adapter, device and the
+// pipelines' error checks arrive as promises) and each step's logits come back through a
+// mapping that resolves on the event loop: `Engine.step()` returns null while they are on their
+// way, and the loop awaits `Engine.whenReady` before stepping again.
 
 import { codedError, abortError } from "./errors.js";
 import { feedModel, nodeModule } from "./loader.js";
@@ -134,19 +141,69 @@ const yieldToEventLoop = (() => {
   return () => new Promise((r) => setTimeout(r, 0));
 })();
 
+/** Calls an async export of the wasm module of `state` (see wasmCall). */
+async function wasmCallAsync(state, f) {
+  if (state.panic) throw refusedAfterPanic(state);
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      state.panic = panicMessage(e);
+      throw codedError("panic", state.panic);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Where the forward pass runs, decided before a build is chosen: { gpu: null | "webgpu" | "auto",
+ * build, note }. "webgpu" insists (the single build; the device's errors reject the load);
+ * "auto" takes WebGPU only where the browser offers a hardware adapter (a software one, such as
+ * SwiftShader, is slower than the CPU kernels), otherwise the CPU with `note` saying why.
+ */
+async function chooseBackend(backend, build) {
+  if (!["auto", "cpu", "webgpu"].includes(backend)) {
+    throw codedError("invalid_argument", `backend = ${backend}: must be "auto", "cpu" or "webgpu"`);
+  }
+  if (backend === "cpu") return { gpu: null, build: resolveBuild(build), note: null };
+  if (backend === "webgpu") {
+    if (build === "threaded") {
+      throw codedError("invalid_argument", 'backend "webgpu" runs in the single build (build "auto" or "single")');
+    }
+    resolveBuild(build);
+    return { gpu: "webgpu", build: "single", note: null };
+  }
+  if (build === "threaded") return { gpu: null, build: resolveBuild(build), note: "GPU not used: build \"threaded\" was asked for" };
+  let note;
+  try {
+    const adapter = await globalThis.navigator?.gpu?.requestAdapter?.({ powerPreference: "high-performance" });
+    const fallback = adapter?.info?.isFallbackAdapter ?? adapter?.isFallbackAdapter;
+    if (adapter && !fallback) return { gpu: "auto", build: "single", note: null };
+    note = !globalThis.navigator?.gpu
+      ? "GPU not used: this JavaScript environment has no WebGPU (navigator.gpu)"
+      : adapter
+        ? `GPU not used: only a software adapter (${adapter.info?.description || adapter.info?.vendor || "fallback"}): the CPU backend is faster`
+        : "GPU not used: WebGPU offers no adapter";
+  } catch (e) {
+    note = `GPU not used: requesting a WebGPU adapter failed (${e.message})`;
+  }
+  return { gpu: null, build: resolveBuild(build), note };
+}
+
 /**
  * Loads a model on this thread. `model`: a URL, a path (Node), a Blob/File, an ArrayBuffer or a
  * typed array. Options: n_ctx, n_batch, threads (threaded build: default
  * navigator.hardwareConcurrency, at most 8; the single build uses 1), build ("auto", "single",
- * "threaded"), onProgress({ loaded, total }), signal, cache, wasm (the chosen build's module).
- * Returns a LocalEngine.
+ * "threaded"), backend ("auto", "cpu", "webgpu"; see chooseBackend), onProgress({ loaded,
+ * total }), signal, cache, wasm (the chosen build's module). Returns a LocalEngine.
  */
-export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, onProgress, signal, cache, wasm } = {}) {
+export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, backend = "auto", onProgress, signal, cache, wasm } = {}) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw codedError("invalid_argument", `threads = ${threads}: must be a positive integer`);
   }
   if (signal?.aborted) throw abortError("the model load was aborted");
-  const which = resolveBuild(build);
+  const chosen = await chooseBackend(backend, build);
+  const which = chosen.build;
   const state = builds[which];
   const glue = await initWasm(wasm, { build: which });
   if (state.panic) throw refusedAfterPanic(state);
@@ -166,10 +223,17 @@ export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, o
     });
     const finishing = loader;
     loader = null; // finish() consumes it, even when it fails
-    wasmEngine = wasmCall(state, () => finishing.finish());
+    if (chosen.gpu) {
+      if (typeof finishing.finishGpu !== "function") {
+        throw codedError("no_gpu", "this build of ruvllm has no GPU backend");
+      }
+      wasmEngine = await wasmCallAsync(state, () => finishing.finishGpu(chosen.gpu === "auto"));
+    } else {
+      wasmEngine = wasmCall(state, () => finishing.finish());
+    }
     const handle = wasmCall(state, () => wasmEngine.poolHandle());
     const helpers = handle === undefined ? null : await startHelpers(glue, handle, used);
-    const engine = new LocalEngine(state, glue, wasmEngine, threads ?? used, helpers);
+    const engine = new LocalEngine(state, glue, wasmEngine, threads ?? used, helpers, chosen.note);
     wasmEngine = null;
     return engine;
   } finally {
@@ -187,13 +251,14 @@ export class LocalEngine {
   #info;
   #queue = Promise.resolve();
 
-  constructor(state, glue, wasmEngine, threadsAsked, helpers) {
+  constructor(state, glue, wasmEngine, threadsAsked, helpers, backendNote) {
     this.#state = state;
     this.#glue = glue;
     this.#engine = wasmEngine;
     this.#helpers = helpers;
     this.#info = JSON.parse(wasmCall(state, () => wasmEngine.info()));
     this.#info.threads_requested = threadsAsked;
+    this.#info.backend_note ??= backendNote ?? null;
   }
 
   #live() {
@@ -275,6 +340,11 @@ export class LocalEngine {
         }
         const piece = wasmCall(this.#state, () => e.step());
         if (piece === undefined) break;
+        if (piece === null) {
+          // The GPU has not delivered the last step's logits yet.
+          await new Promise((resolve) => wasmCall(this.#state, () => e.whenReady(resolve)));
+          continue;
+        }
         if (piece && !thrown) {
           text += piece;
           try {
@@ -291,6 +361,15 @@ export class LocalEngine {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Test hook: destroys the GPU device, as a driver reset would (the next request must fail
+   *  with code "gpu_lost", not hang). */
+  debugLoseGpu() {
+    return this.#enqueue(() => {
+      const e = this.#live();
+      wasmCall(this.#state, () => e.debugLoseGpu());
+    });
   }
 
   /** Test hook: panics inside wasm (see `debugPanic` in src/wasm/mod.rs). */

@@ -11,11 +11,13 @@
 // Two wasm builds: "threaded" (SharedArrayBuffer: the forward pass on `threads` threads, helper
 // Workers started by the engine's Worker) where the page is cross-origin isolated, "single"
 // elsewhere; `engine.info().build` says which runs, `info().threads` how many threads.
+// The forward pass runs on the CPU or, with `backend: "webgpu"` (or "auto" where the browser has a
+// hardware GPU), on WebGPU in the single build; `info().backend` and `info().gpu` say which.
 //
 // Every failure is an Error with a `code`: "bad_model", "unsupported_model", "invalid_argument",
 // "out_of_memory", "quota_exceeded", "io", "aborted", "context_full", "bad_token",
 // "no_chat_template", "bad_template", "panic", "worker", "unsupported_browser", "unloaded",
-// "internal".
+// "no_gpu", "gpu", "gpu_lost", "internal".
 
 import { loadLocalEngine } from "./core.js";
 import { createWorkerBackend } from "./client.js";
@@ -25,7 +27,7 @@ import { codedError } from "./errors.js";
 export { initWasm } from "./core.js";
 export { listCachedModels, deleteCachedModel, clearModelCache } from "./cache.js";
 
-const OPTIONS = new Set(["model", "threads", "build", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
+const OPTIONS = new Set(["model", "threads", "build", "backend", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
 
 /**
  * Loads a model and returns the engine.
@@ -36,6 +38,9 @@ const OPTIONS = new Set(["model", "threads", "build", "onProgress", "signal", "n
  * - build: "auto" (default: "threaded" when crossOriginIsolated and SharedArrayBuffer exist and
  *   the engine runs in a Worker, else "single"), "single", or "threaded" (rejects with
  *   unsupported_browser where it cannot run);
+ * - backend: "auto" (default: WebGPU where the browser has a hardware adapter, else the CPU;
+ *   `info().backend_note` says why the GPU was not used), "cpu", or "webgpu" (the single build
+ *   on WebGPU; rejects with "no_gpu" where there is none, "gpu" where the device refuses the model);
  * - onProgress({ loaded, total }): as the bytes arrive (total undefined if the server did not say);
  * - signal: an AbortSignal that cancels the load (rejects with code "aborted");
  * - n_ctx (2048), n_batch (256): the context and prefill batch;
@@ -63,6 +68,9 @@ export async function createEngine(options) {
   if (rest.build !== undefined && !["auto", "single", "threaded"].includes(rest.build)) {
     throw codedError("invalid_argument", `createEngine: build = ${rest.build}: must be "auto", "single" or "threaded"`);
   }
+  if (rest.backend !== undefined && !["auto", "cpu", "webgpu"].includes(rest.backend)) {
+    throw codedError("invalid_argument", `createEngine: backend = ${rest.backend}: must be "auto", "cpu" or "webgpu"`);
+  }
   if (![true, false, "auto"].includes(worker)) throw codedError("invalid_argument", 'createEngine: worker must be true, false or "auto"');
   const onMainThread = typeof document !== "undefined" && typeof Worker === "function";
   if (worker === true || (worker === "auto" && onMainThread)) {
@@ -77,6 +85,7 @@ export async function createEngine(options) {
     reset: () => engine.reset(),
     run: (kind, input, o, extra) => engine.run(kind, input, o, extra),
     debugPanic: (message) => engine.debugPanic(message),
+    debugLoseGpu: () => engine.debugLoseGpu(),
     unload: () => engine.unload(),
   });
 }

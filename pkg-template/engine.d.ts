@@ -18,6 +18,9 @@ export type ErrorCode =
   | "worker"
   | "unsupported_browser"
   | "unloaded"
+  | "no_gpu"
+  | "gpu"
+  | "gpu_lost"
   | "internal";
 
 /** What the engine throws: an Error with a stable `code` (and, for a bad GGUF file, its `kind`). */
@@ -44,6 +47,11 @@ export interface CreateEngineOptions {
    *  and the engine runs in a Worker, else "single". "threaded" where it cannot run rejects with
    *  code "unsupported_browser". */
   build?: "auto" | "single" | "threaded";
+  /** Where the forward pass runs. "auto" (default): WebGPU where the browser offers a hardware
+   *  adapter (then the single build), else the CPU (`info().backend_note` says why). "webgpu":
+   *  the single build on WebGPU, rejecting with code "no_gpu" where there is none and "gpu"
+   *  where the device cannot hold the model. "cpu": the CPU kernels. */
+  backend?: "auto" | "cpu" | "webgpu";
   onProgress?: (progress: Progress) => void;
   /** Cancels the load: createEngine rejects with code "aborted" (name "AbortError"). */
   signal?: AbortSignal;
@@ -133,8 +141,26 @@ export interface EngineInfo {
   threads_requested: number;
   model_bytes: number;
   chat_template: boolean;
+  /** Where the forward pass runs. */
+  backend: "cpu" | "webgpu";
+  /** Why "auto" chose the CPU (no WebGPU, a software adapter, ...), else null. */
+  backend_note: string | null;
+  /** The WebGPU adapter and what the kernels use of it (null on the CPU). */
+  gpu: GpuInfo | null;
   /** Whether the engine runs in a Worker that createEngine started. */
   worker: boolean;
+}
+
+export interface GpuInfo {
+  /** The adapter's description (may be "(unnamed adapter)": browsers hide it by default). */
+  adapter: string;
+  /** "Cpu" for a software (fallback) adapter such as SwiftShader, else "Other". */
+  device_type: string;
+  shader_f16: boolean;
+  subgroups: boolean;
+  /** The KV cache's element type: "f16" with shader-f16, else "f32". */
+  kv_cache: "f16" | "f32";
+  max_binding_bytes: number;
 }
 
 export interface ChatMessage {
@@ -223,6 +249,8 @@ export interface Engine {
   unload(): Promise<void>;
   /** Test hook: makes the wasm module panic (then every call rejects with code "panic"). */
   _debugPanic(message?: string): Promise<never>;
+  /** Test hook: destroys the GPU device (the next request rejects with code "gpu_lost"). */
+  _debugLoseGpu(): Promise<void>;
 }
 
 export function createEngine(options: CreateEngineOptions): Promise<Engine>;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the browser/Node package into pkg/ (`npm run build`): two wasm builds of the same crate.
-#   single   (stable, +simd128): ruvllm.js + ruvllm_bg.wasm; runs anywhere WebAssembly SIMD does.
+#   single   (stable, +simd128, feature gpu: WebGPU): ruvllm.js + ruvllm_bg.wasm; runs anywhere
+#            WebAssembly SIMD does.
 #   threaded (nightly, +atomics,+bulk-memory,+mutable-globals,+simd128, shared imported memory,
 #            std rebuilt with -Z build-std): ruvllm_threaded.js + ruvllm_threaded_bg.wasm; needs
 #            a cross-origin isolated page (SharedArrayBuffer). js/engine.js picks one at run time.
@@ -31,8 +32,9 @@ mkdir -p "$out"
 
 if [ "$which" = all ] || [ "$which" = single ]; then
   dir="$base/wasm-single"
+  # The single build has the GPU backend (WebGPU through wgpu); the threaded one is CPU-only.
   RUSTFLAGS="-C target-feature=+simd128" cargo build --release --target wasm32-unknown-unknown \
-    --no-default-features --lib --target-dir "$dir"
+    --no-default-features --features gpu --lib --target-dir "$dir"
   wasm-bindgen --target web --out-dir "$out" --out-name ruvllm \
     "$dir/wasm32-unknown-unknown/release/ruvllm.wasm"
 fi

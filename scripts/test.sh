@@ -63,7 +63,12 @@ step "the engine API on a page's main thread in headless Chromium (the engine in
 # loaded twice: the second time from the origin's cache, with no request (counted by the server).
 node tests/wasm/browser_api.mjs
 
-step "the demo page (www/) in headless Chromium: it loads the default model, streams a reply, stops one"
+step "the GPU backend in the browser: backend webgpu on headless Chromium's WebGPU (SwiftShader, f32)"
+# llama.cpp's greedy text on a raw and a chat prompt, streaming, abort, a lost device (gpu_lost,
+# no hang); without WebGPU "webgpu" is code no_gpu and "auto" runs on the CPU, saying why.
+node tests/wasm/browser_webgpu.mjs
+
+step "the demo page (www/) in headless Chromium: it loads the default model, streams a reply, stops one, runs on WebGPU"
 node tests/wasm/demo_page.mjs
 
 step "the threaded build in headless Chromium (cross-origin isolated): the pool's stress test, same text as single"

@@ -147,12 +147,22 @@ impl<'m> Generator<'m> {
         })
     }
 
+    /// A generator over a session made already (e.g. [`Session::with_gpu`]).
+    pub fn with_session(tokenizer: impl Into<Shared<'m, Tokenizer>>, session: Session<'m>) -> Self {
+        Self { tokenizer: tokenizer.into(), session, cached: Vec::new(), decoder: StreamDecoder::new() }
+    }
+
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
 
     pub fn session(&self) -> &Session<'m> {
         &self.session
+    }
+
+    /// The session, e.g. to wait on a deferred GPU readback ([`Session::on_ready`]).
+    pub fn session_mut(&mut self) -> &mut Session<'m> {
+        &mut self.session
     }
 
     /// Forgets the cached conversation.
@@ -188,6 +198,9 @@ impl<'m> Generator<'m> {
                 break;
             }
             self.step(&mut g, on_text)?;
+            // A deferred GPU session: block here until the step's logits are in.
+            #[cfg(not(target_arch = "wasm32"))]
+            self.session.wait()?;
         }
         Ok(g.into_completion())
     }
@@ -243,12 +256,16 @@ impl<'m> Generator<'m> {
             tokens: Vec::new(),
             usage,
             finish: None,
+            waiting: None,
         })
     }
 
     /// Advances `g` by one step: one batch of the prompt, or one generated token. Text made
     /// final by the step goes to `on_text` (nothing, while a stop string may be starting).
     /// Returns true once the generation has finished (then [`Generation::into_completion`]).
+    /// On a deferred GPU session (the browser) a step whose predecessor's logits are not in yet
+    /// does nothing and returns false: call it again once [`Session::on_ready`] has called back
+    /// (the wait counts towards the prefill or decode time of the step that submitted the work).
     /// `g` must come from this generator's latest [`Generator::begin`]. On an error the
     /// cached conversation is forgotten (the next request evaluates its whole prompt) and `g`
     /// is finished.
@@ -257,7 +274,16 @@ impl<'m> Generator<'m> {
             return Ok(true);
         }
         let t = Stopwatch::start();
-        let r = self.step_inner(g, on_text);
+        let r = match self.session.ready() {
+            Ok(false) => return Ok(false),
+            Ok(true) => {
+                if let Some((since, decoding)) = g.waiting.take() {
+                    *(if decoding { &mut g.usage.decode_ms } else { &mut g.usage.prefill_ms }) += since.elapsed_ms();
+                }
+                self.step_inner(g, on_text)
+            }
+            Err(e) => Err(e),
+        };
         if g.decoding {
             g.usage.decode_ms += t.elapsed_ms();
         } else {
@@ -266,6 +292,8 @@ impl<'m> Generator<'m> {
         if r.is_err() {
             self.reset();
             g.finish = Some(FinishReason::Cancelled);
+        } else if g.finish.is_none() && self.session.pending() {
+            g.waiting = Some((Stopwatch::start(), g.decoding));
         }
         r.map(|()| g.finish.is_some())
     }
@@ -347,6 +375,8 @@ pub struct Generation {
     tokens: Vec<u32>,
     usage: Usage,
     finish: Option<FinishReason>,
+    /// Since when, and for which phase (decoding?), the last step's GPU results are awaited.
+    waiting: Option<(Stopwatch, bool)>,
 }
 
 impl Generation {

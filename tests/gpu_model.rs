@@ -250,3 +250,70 @@ fn a_lost_device_fails_the_next_call_instead_of_hanging() {
     assert!(matches!(err, ruvllm::Error::Gpu(_)), "{err}");
     eprintln!("after the loss: {err}");
 }
+
+/// The browser's way of running the GPU (a wasm thread cannot block on a mapping): a session on
+/// a device opened beforehand (`Session::with_gpu`) submits each step's work and returns; the
+/// step loop waits for `on_ready` and steps again. A step taken before the logits are in must
+/// do nothing; the tokens and text must be the blocking session's.
+#[test]
+fn a_deferred_readback_steps_like_the_browser_and_gives_the_blocking_sessions_tokens() {
+    use ruvllm::generate::{CancelToken, GenerateParams, Generator};
+    use ruvllm::sampler::SamplingParams;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let model = model();
+    let file = ruvllm::GgufFile::open(common::default_model()).unwrap();
+    let tok = ruvllm::Tokenizer::from_gguf(&file, false).unwrap();
+    let opts = gpu_opts(128, 8, GpuOptions::new());
+    let Some(blocking) = gpu_session(&model, opts.clone()) else { return };
+    let deferred = Session::with_gpu(&model, opts, ruvllm::gpu::Gpu::new(&GpuOptions::new()).unwrap()).unwrap();
+    // 14 prompt tokens in batches of 8: two prompt steps, then 12 tokens.
+    let (prompt, params) = ("1, 2, 3, 4, 5,", GenerateParams::new(12, SamplingParams::new(0).with_temperature(0.0)));
+    let expected =
+        Generator::with_session(&tok, blocking).generate(prompt, &params, &CancelToken::new(), &mut |_| {}).unwrap();
+
+    let mut gen = Generator::with_session(&tok, deferred);
+    let mut g = gen.begin(prompt, &params).unwrap();
+    let (mut text, mut idle_steps, mut wakes) = (String::new(), 0, 0);
+    while !g.is_finished() {
+        gen.step(&mut g, &mut |p| text.push_str(p)).unwrap();
+        if !gen.session().pending() {
+            continue;
+        }
+        // The GPU is working: a step now changes nothing.
+        let before = g.usage().clone();
+        let finished = gen.step(&mut g, &mut |p| text.push_str(p)).unwrap();
+        if gen.session().pending() {
+            assert!(!finished);
+            assert_eq!(
+                (g.usage().prompt_evaluated, g.usage().generated_tokens),
+                (before.prompt_evaluated, before.generated_tokens)
+            );
+            idle_steps += 1;
+        }
+        // Wait as the browser does: the callback fires once the logits can be taken.
+        let woke = Arc::new(AtomicBool::new(false));
+        let flag = woke.clone();
+        gen.session_mut().on_ready(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        while !gen.session_mut().ready().unwrap() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        wakes += woke.load(Ordering::SeqCst) as usize;
+    }
+    let done = g.into_completion();
+    assert_eq!(done.tokens, expected.tokens);
+    assert_eq!(text, expected.text);
+    assert_eq!(done.finish_reason, expected.finish_reason);
+    assert!(idle_steps > 0, "every readback was in before the next step: nothing waited");
+    assert!(wakes > 0);
+    // The waits count towards the phase that submitted the work.
+    assert!(done.usage.prefill_ms > 0.0 && done.usage.decode_ms > 0.0);
+    eprintln!(
+        "deferred: {} tokens as the blocking session, {idle_steps} steps found the GPU busy, {wakes} wake-ups; \
+         prefill {:.1} t/s, decode {:.1} t/s",
+        done.tokens.len(),
+        done.usage.prefill_tokens_per_s(),
+        done.usage.decode_tokens_per_s()
+    );
+}

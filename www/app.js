@@ -7,6 +7,7 @@ const ui = {
   url: $("model-url"),
   load: $("load"),
   file: $("model-file"),
+  backend: $("backend"),
   progress: $("progress"),
   status: $("status"),
   info: $("info"),
@@ -27,6 +28,7 @@ let engine = null;
 let loading = null; // AbortController of the load in progress
 let generating = null; // AbortController of the reply in progress
 let history = [];
+let source = null; // [model, label] of the last load (a backend switch reloads it)
 
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
@@ -60,6 +62,7 @@ async function refreshCached() {
 }
 
 async function load(model, label) {
+  source = [model, label];
   loading?.abort();
   generating?.abort();
   const controller = new AbortController();
@@ -76,6 +79,7 @@ async function load(model, label) {
     const started = performance.now();
     const next = await createEngine({
       model,
+      backend: ui.backend.value,
       signal: controller.signal,
       onProgress: ({ loaded, total }) => {
         if (total) {
@@ -99,7 +103,10 @@ async function load(model, label) {
     ui.info.textContent =
       `${info.name ?? info.architecture}: ${info.n_layer} layers, vocabulary ${info.n_vocab}, context ${info.n_ctx}; ` +
       `build ${info.build}, ${info.threads} thread${info.threads === 1 ? "" : "s"}, kernels ${info.kernels}` +
-      (info.worker ? ", in a Web Worker" : "");
+      (info.worker ? ", in a Web Worker" : "") +
+      (info.backend === "webgpu"
+        ? `; backend webgpu: ${info.gpu.adapter} (${info.gpu.device_type === "Cpu" ? "software adapter, " : ""}KV cache ${info.gpu.kv_cache})`
+        : `; backend cpu${info.backend_note ? ` (${info.backend_note})` : ""}`);
     newChat();
   } catch (e) {
     if (loading === controller) setStatus(`Could not load ${label}: ${e.message} (${e.code ?? "error"})`, "error");
@@ -173,6 +180,9 @@ ui.load.onclick = () => {
 ui.file.onchange = () => {
   const file = ui.file.files?.[0];
   if (file) load(file, file.name);
+};
+ui.backend.onchange = () => {
+  if (source) load(...source);
 };
 ui.clearCache.onclick = async () => {
   await clearModelCache();

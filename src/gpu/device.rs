@@ -9,6 +9,37 @@ use super::kernels::KernelLimits;
 use super::GpuOptions;
 use crate::error::GpuError;
 
+#[cfg(not(target_arch = "wasm32"))]
+const NO_ADAPTER_HINT: &str = "natively the GPU backend needs a Vulkan, Metal or DX12 driver; on Linux without a GPU, Mesa's lavapipe: apt install mesa-vulkan-drivers";
+#[cfg(target_arch = "wasm32")]
+const NO_ADAPTER_HINT: &str =
+    "the browser offers WebGPU but no adapter: it may be disabled or blocklisted for this GPU";
+
+/// wgpu panics when the global scope has no `navigator.gpu` to use (Node, a shared worker, a
+/// browser without WebGPU): check first, and say so as an error.
+#[cfg(target_arch = "wasm32")]
+fn browser_has_webgpu() -> Result<(), GpuError> {
+    use wasm_bindgen::JsValue;
+    let global = js_sys::global();
+    let navigator = js_sys::Reflect::get(&global, &JsValue::from_str("navigator")).unwrap_or(JsValue::UNDEFINED);
+    let gpu = if navigator.is_object() {
+        js_sys::Reflect::get(&navigator, &JsValue::from_str("gpu")).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    };
+    let in_window_or_worker = ["window", "WorkerGlobalScope"]
+        .iter()
+        .any(|k| js_sys::Reflect::has(&global, &JsValue::from_str(k)).unwrap_or(false));
+    if gpu.is_undefined() || gpu.is_null() || !in_window_or_worker {
+        return Err(GpuError::NoAdapter {
+            detail: "this JavaScript environment has no WebGPU (navigator.gpu is missing: Node, an older browser, \
+                     or a page where it is disabled; Chromium needs a secure context)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// What was chosen: the adapter and the features the kernels may use.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -55,8 +86,18 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Opens the first adapter that matches `opts` (high-performance preferred).
+    /// Opens the first adapter that matches `opts` (high-performance preferred), blocking until
+    /// the device is ready (natively wgpu's futures complete without an executor).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(opts: &GpuOptions) -> Result<Self, GpuError> {
+        pollster::block_on(Self::open(opts))
+    }
+
+    /// Opens the first adapter that matches `opts` (high-performance preferred). In the browser
+    /// this is the page's WebGPU (`navigator.gpu`), whose futures complete on the event loop.
+    pub async fn open(opts: &GpuOptions) -> Result<Self, GpuError> {
+        #[cfg(target_arch = "wasm32")]
+        browser_has_webgpu()?;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::PRIMARY,
             ..wgpu::InstanceDescriptor::new_without_display_handle()
@@ -64,30 +105,32 @@ impl Gpu {
         let adapter = match &opts.adapter {
             Some(name) => {
                 let want = name.to_lowercase();
-                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+                let adapters = instance.enumerate_adapters(wgpu::Backends::PRIMARY).await;
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
                 adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&want)).ok_or_else(|| {
                     GpuError::NoAdapter { detail: format!("no adapter named like '{name}' (found: {names:?})") }
                 })?
             }
-            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            }))
-            .map_err(|e| GpuError::NoAdapter {
-                detail: format!("{e} (natively the GPU backend needs a Vulkan, Metal or DX12 driver; on Linux without a GPU, Mesa's lavapipe: apt install mesa-vulkan-drivers)"),
-            })?,
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| GpuError::NoAdapter { detail: format!("{e} ({NO_ADAPTER_HINT})") })?,
         };
         let a = adapter.get_info();
         let features = adapter.features();
         let wanted = features & (wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP);
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("ruvllm"),
-            required_features: wanted,
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(|e| GpuError::Device { adapter: a.name.clone(), detail: e.to_string() })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("ruvllm"),
+                required_features: wanted,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device { adapter: a.name.clone(), detail: e.to_string() })?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -106,7 +149,7 @@ impl Gpu {
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let max_binding = opts.max_binding_bytes.map_or(max_binding, |m| m.min(max_binding));
         let info = GpuInfo {
-            adapter: a.name,
+            adapter: if a.name.is_empty() { "(unnamed adapter)".into() } else { a.name },
             backend: format!("{:?}", a.backend),
             device_type: format!("{:?}", a.device_type),
             shader_f16: wanted.contains(wgpu::Features::SHADER_F16),

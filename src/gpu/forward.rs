@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+#[cfg(not(target_arch = "wasm32"))]
 use std::time::Duration;
 
 use wgpu::util::DeviceExt;
@@ -16,7 +17,9 @@ use wgpu::util::DeviceExt;
 use super::device::Gpu;
 use super::kernels::{Config, Kernel, WeightKind, GPU_WEIGHT_TYPES, TOKENS_PER_WORKGROUP};
 use crate::error::{GpuError, Result};
-use crate::model::{LogitsSink, Model};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::model::LogitsSink;
+use crate::model::Model;
 use crate::ops::{Linear, RopeLayout, RopeTable};
 
 /// Most tokens one GPU pass evaluates (longer prompts go through in several passes).
@@ -24,6 +27,7 @@ const MAX_BATCH: usize = 256;
 /// Most logits rows one readback carries (perplexity reads every row, a few at a time).
 const MAX_OUT_ROWS: usize = 16;
 /// How long a readback may wait for the GPU before it is reported as lost rather than hanging.
+#[cfg(not(target_arch = "wasm32"))]
 const READBACK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Rows `row_base..row_base + rows` of a weight tensor, in one buffer.
@@ -117,6 +121,11 @@ fn record(
 pub(crate) struct GpuForward {
     gpu: Gpu,
     pipelines: HashMap<Kernel, (wgpu::ComputePipeline, Config)>,
+    /// The pipelines' error checks still to await ([`GpuForward::settle`], browser only).
+    #[cfg(target_arch = "wasm32")]
+    scopes: Vec<ScopeCheck>,
+    /// The logits readback requested by the last evaluation and not yet taken.
+    pending: Option<Pending>,
     /// The forward pass of a batch, in order (one compute pass).
     main: Vec<Dispatch>,
     /// The output head over the rows copied into `xout`.
@@ -132,6 +141,8 @@ pub(crate) struct GpuForward {
     #[allow(dead_code)]
     kv_cache: Vec<wgpu::Buffer>,
     batch: usize,
+    /// Most logits rows one readback carries (every row is read only natively).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     out_rows: usize,
     n_embd: usize,
     n_vocab: usize,
@@ -146,6 +157,22 @@ struct Builder<'a> {
     pipelines: HashMap<Kernel, (wgpu::ComputePipeline, Config)>,
     weights: HashMap<usize, Vec<Chunk>>,
     head_dim: u32,
+    /// In the browser an error scope's result arrives on the event loop: each pipeline's is
+    /// kept here and awaited by [`GpuForward::settle`].
+    #[cfg(target_arch = "wasm32")]
+    scopes: Vec<ScopeCheck>,
+}
+
+/// A pipeline's popped error scope, not yet resolved (browser only): the kernel's name and
+/// the scope's future.
+#[cfg(target_arch = "wasm32")]
+struct ScopeCheck(String, std::pin::Pin<Box<dyn std::future::Future<Output = Option<wgpu::Error>>>>);
+
+#[cfg(target_arch = "wasm32")]
+impl std::fmt::Debug for ScopeCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScopeCheck({})", self.0)
+    }
 }
 
 fn storage(gpu: &Gpu, what: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
@@ -208,12 +235,15 @@ impl Builder<'_> {
             compilation_options: Default::default(),
             cache: None,
         });
+        #[cfg(not(target_arch = "wasm32"))]
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Validation {
                 during: format!("creating the {} pipeline", kernel.name()),
                 detail: e.to_string(),
             });
         }
+        #[cfg(target_arch = "wasm32")]
+        self.scopes.push(ScopeCheck(kernel.name(), Box::pin(scope.pop())));
         self.pipelines.insert(kernel, (pipeline, cfg));
         Ok(cfg)
     }
@@ -532,6 +562,8 @@ impl GpuForward {
             pipelines: HashMap::new(),
             weights: HashMap::new(),
             head_dim: hd as u32,
+            #[cfg(target_arch = "wasm32")]
+            scopes: Vec::new(),
         };
         let mut pass = b.embed(&model.tok_embd, &step, &tokens, &x)?;
         let n_pairs = (c.n_rot / 2) as u32;
@@ -587,10 +619,15 @@ impl GpuForward {
         let out = out_pass;
         let kv_cache = k_cache.into_iter().chain(v_cache).collect();
         let pipelines = b.pipelines;
+        #[cfg(target_arch = "wasm32")]
+        let scopes = b.scopes;
         gpu.check("uploading the model")?;
         Ok(Self {
             gpu,
             pipelines,
+            #[cfg(target_arch = "wasm32")]
+            scopes,
+            pending: None,
             main,
             out,
             step,
@@ -616,16 +653,27 @@ impl GpuForward {
         record(enc, &self.pipelines, dispatches, t, n_past, self.gpu.attention_split());
     }
 
+    /// In the browser: waits for every pipeline's error scope (they resolve on the event loop)
+    /// and reports the first error. Natively each was checked as it was made.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) async fn settle(&mut self) -> Result<(), GpuError> {
+        for ScopeCheck(kernel, scope) in std::mem::take(&mut self.scopes) {
+            if let Some(e) = scope.await {
+                return Err(GpuError::Validation {
+                    during: format!("creating the {kernel} pipeline"),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        self.gpu.check("uploading the model")
+    }
+
     /// Evaluates `tokens` at positions `n_past..` (the caller checked they fit the context and
-    /// the vocabulary). Leaves the last token's logits in `logits`, and passes every token's to
-    /// `each` when given.
-    pub(crate) fn eval(
-        &mut self,
-        tokens: &[u32],
-        n_past: usize,
-        mut each: Option<LogitsSink<'_>>,
-        logits: &mut [f32],
-    ) -> Result<()> {
+    /// the vocabulary) and asks for the last token's logits without waiting for them:
+    /// [`GpuForward::poll`] takes them once the GPU has delivered them (in the browser a wasm
+    /// thread cannot block on a mapping; it resolves on the event loop).
+    pub(crate) fn submit(&mut self, tokens: &[u32], n_past: usize) -> Result<(), GpuError> {
+        self.idle()?;
         let mut done = 0;
         for chunk in tokens.chunks(self.batch) {
             let t = chunk.len();
@@ -635,32 +683,148 @@ impl GpuForward {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             self.encode(&mut enc, &self.main, t, pos);
             let last = done + t == tokens.len();
-            match each.as_deref_mut() {
-                None if !last => {
-                    self.gpu.queue.submit([enc.finish()]);
-                }
-                None => {
-                    self.output_rows(&mut enc, t - 1, 1);
-                    self.gpu.queue.submit([enc.finish()]);
-                    self.read_logits(1, logits, &mut |_, _| {})?;
-                }
-                Some(sink) => {
-                    self.gpu.queue.submit([enc.finish()]);
-                    let mut r0 = 0;
-                    while r0 < t {
-                        let rows = self.out_rows.min(t - r0);
-                        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-                        self.output_rows(&mut enc, r0, rows);
-                        self.gpu.queue.submit([enc.finish()]);
-                        self.read_logits(rows, logits, &mut |i, row| sink(done + r0 + i, row))?;
-                        r0 += rows;
-                    }
-                }
+            if last {
+                self.output_rows(&mut enc, t - 1, 1);
+            }
+            self.gpu.queue.submit([enc.finish()]);
+            if last {
+                self.request(1);
             }
             self.gpu.check("evaluating a batch of tokens")?;
             done += t;
         }
         Ok(())
+    }
+
+    /// Whether the logits asked for by the last [`GpuForward::submit`] are in: then (true) they
+    /// are copied into `logits`; false while the GPU is still working. An error when the
+    /// mapping failed (a lost device) or the GPU reported one.
+    pub(crate) fn poll(&mut self, logits: &mut [f32]) -> Result<bool, GpuError> {
+        let Some(p) = &self.pending else {
+            return Ok(true);
+        };
+        // Natively mapping callbacks run inside `poll`; the browser runs them on its event loop.
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.gpu.device.poll(wgpu::PollType::Poll);
+        let Some(result) = p.state.lock().ok().and_then(|mut s| s.done.take()) else {
+            return Ok(false);
+        };
+        let rows = p.rows;
+        self.pending = None;
+        self.take(result, rows, logits, &mut |_, _| {})?;
+        Ok(true)
+    }
+
+    /// Whether a readback is outstanding (not yet taken by [`GpuForward::poll`]).
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Calls `wake` once the pending logits can be taken (at once if there are none, or they
+    /// are in already): the browser's step loop awaits this instead of polling.
+    pub(crate) fn on_ready(&mut self, wake: Wake) {
+        let Some(p) = &self.pending else {
+            return wake();
+        };
+        let Ok(mut s) = p.state.lock() else {
+            return wake();
+        };
+        if s.done.is_some() {
+            drop(s);
+            return wake();
+        }
+        s.wake = Some(wake);
+    }
+
+    /// Blocks until the pending logits are in and copies them into `logits` (natively; a
+    /// device that does not finish within [`READBACK_TIMEOUT`] is reported lost).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn wait(&mut self, logits: &mut [f32]) -> Result<(), GpuError> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        let polled =
+            self.gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
+        if let Err(e) = polled {
+            self.gpu.check("waiting for the GPU")?;
+            return Err(GpuError::DeviceLost { detail: format!("waiting for the logits: {e}") });
+        }
+        if !self.poll(logits)? {
+            self.pending = None;
+            return Err(GpuError::Readback { detail: "the mapping did not complete".into() });
+        }
+        Ok(())
+    }
+
+    /// Evaluates `tokens` at positions `n_past..` and waits for the results: the last token's
+    /// logits in `logits`, and every token's passed to `each` when given.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn eval(
+        &mut self,
+        tokens: &[u32],
+        n_past: usize,
+        each: Option<LogitsSink<'_>>,
+        logits: &mut [f32],
+    ) -> Result<()> {
+        let Some(sink) = each else {
+            self.submit(tokens, n_past)?;
+            return Ok(self.wait(logits)?);
+        };
+        self.idle()?;
+        let mut done = 0;
+        for chunk in tokens.chunks(self.batch) {
+            let t = chunk.len();
+            let pos = n_past + done;
+            self.gpu.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
+            self.gpu.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, pos as u32, 0, 0]));
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            self.encode(&mut enc, &self.main, t, pos);
+            self.gpu.queue.submit([enc.finish()]);
+            let mut r0 = 0;
+            while r0 < t {
+                let rows = self.out_rows.min(t - r0);
+                let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+                self.output_rows(&mut enc, r0, rows);
+                self.gpu.queue.submit([enc.finish()]);
+                self.request(rows);
+                let polled = self
+                    .gpu
+                    .device
+                    .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
+                self.gpu.check("waiting for the GPU")?;
+                if let Err(e) = polled {
+                    return Err(GpuError::DeviceLost { detail: format!("waiting for the logits: {e}") }.into());
+                }
+                let p = self.pending.take().expect("requested just above");
+                let result = p.state.lock().ok().and_then(|mut s| s.done.take());
+                let result = result.unwrap_or_else(|| Err("the mapping did not complete".into()));
+                self.take(result, rows, logits, &mut |i, row| sink(done + r0 + i, row))?;
+                r0 += rows;
+            }
+            self.gpu.check("evaluating a batch of tokens")?;
+            done += t;
+        }
+        Ok(())
+    }
+
+    /// Before new work: the last readback must have been taken (the staging buffer is mapped
+    /// until then). One that has completed is released here.
+    fn idle(&mut self) -> Result<(), GpuError> {
+        let Some(p) = &self.pending else {
+            return Ok(());
+        };
+        match p.state.lock().ok().and_then(|mut s| s.done.take()) {
+            Some(result) => {
+                self.pending = None;
+                if result.is_ok() {
+                    self.staging.unmap();
+                }
+                Ok(())
+            }
+            None => Err(GpuError::Readback {
+                detail: "new work was submitted before the previous logits were read back".into(),
+            }),
+        }
     }
 
     /// Records the output head for hidden rows `r0..r0 + rows` of the last pass.
@@ -672,30 +836,39 @@ impl GpuForward {
         enc.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, f(rows * self.n_vocab));
     }
 
-    /// Waits for the last submission, then for each of the first `rows` rows of logits copies
-    /// it into `row` and calls `f(index, row)`.
-    fn read_logits(&self, rows: usize, row: &mut [f32], f: &mut dyn FnMut(usize, &[f32])) -> Result<(), GpuError> {
+    /// Asks for the first `rows` rows of logits to be mapped once the submitted work is done.
+    // In the browser the waker (a JS function) is not `Send`; there the callback runs on this
+    // thread, from the event loop (the GPU backend is only in the single-threaded build).
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+    fn request(&mut self, rows: usize) {
         let bytes = 4 * (rows * self.n_vocab) as u64;
-        let slice = self.staging.slice(..bytes);
-        let status: Arc<Mutex<Option<Result<(), String>>>> = Arc::new(Mutex::new(None));
-        let done = status.clone();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            if let Ok(mut d) = done.lock() {
-                *d = Some(r.map_err(|e| e.to_string()));
+        let state = Arc::new(Mutex::new(MapState::default()));
+        let shared = state.clone();
+        self.staging.slice(..bytes).map_async(wgpu::MapMode::Read, move |r| {
+            let wake = shared.lock().ok().and_then(|mut s| {
+                s.done = Some(r.map_err(|e| e.to_string()));
+                s.wake.take()
+            });
+            if let Some(wake) = wake {
+                wake();
             }
         });
-        let polled =
-            self.gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
+        self.pending = Some(Pending { rows, state });
+    }
+
+    /// Copies each of the `rows` mapped rows into `row` and calls `f(index, row)`, then unmaps.
+    fn take(
+        &mut self,
+        mapped: Result<(), String>,
+        rows: usize,
+        row: &mut [f32],
+        f: &mut dyn FnMut(usize, &[f32]),
+    ) -> Result<(), GpuError> {
         self.gpu.check("waiting for the GPU")?;
-        if let Err(e) = polled {
-            return Err(GpuError::DeviceLost { detail: format!("waiting for the logits: {e}") });
-        }
-        match status.lock().ok().and_then(|mut s| s.take()) {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(GpuError::Readback { detail: e }),
-            None => return Err(GpuError::Readback { detail: "the mapping did not complete".into() }),
-        }
+        mapped.map_err(|detail| GpuError::Readback { detail })?;
+        let bytes = 4 * (rows * self.n_vocab) as u64;
         {
+            let slice = self.staging.slice(..bytes);
             let view = slice.get_mapped_range().map_err(|e| GpuError::Readback { detail: e.to_string() })?;
             for (i, bytes) in view.chunks_exact(4 * self.n_vocab).enumerate() {
                 for (o, b) in row.iter_mut().zip(bytes.chunks_exact(4)) {
@@ -709,8 +882,38 @@ impl GpuForward {
     }
 }
 
+/// What wakes a waiting caller once a readback is in (natively it must be `Send`: wgpu may run
+/// the mapping callback on another thread).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Wake = Box<dyn FnOnce() + Send>;
+/// What wakes a waiting caller once a readback is in (the browser's resolve function).
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Wake = Box<dyn FnOnce()>;
+
+/// A requested logits readback: how many rows, and what the mapping callback reported.
+#[derive(Debug)]
+struct Pending {
+    rows: usize,
+    state: Arc<Mutex<MapState>>,
+}
+
+#[derive(Default)]
+struct MapState {
+    /// The mapping's outcome, once the callback has run.
+    done: Option<Result<(), String>>,
+    /// Who to tell when it runs.
+    wake: Option<Wake>,
+}
+
+impl std::fmt::Debug for MapState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapState").field("done", &self.done).field("wake", &self.wake.is_some()).finish()
+    }
+}
+
 /// Single kernels on the GPU: the tests hold each against the CPU reference, and
 /// `ruvllm bench-kernels --gpu` times the matmuls.
+#[cfg(not(target_arch = "wasm32"))]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod harness {
     use super::*;

@@ -1,29 +1,31 @@
 //! The GPU backend: the model's forward pass as WGSL compute kernels through wgpu — Vulkan,
-//! Metal or DX12 natively, and (later) WebGPU in the browser, from the same shaders.
+//! Metal or DX12 natively, and WebGPU in the browser, from the same shaders.
 //!
 //! - [`kernels`]: which `shaders/*.wgsl` files make each kernel, its workgroup configuration
 //!   derived from the adapter's limits, and the check that it fits them;
-//! - `device` (feature `gpu`, native): the adapter and device, with wgpu's errors and device
-//!   loss turned into [`crate::GpuError`] values instead of panics or hangs;
-//! - `forward` (feature `gpu`, native): weights uploaded once as raw blocks, the KV cache on the
-//!   GPU, the whole forward pass recorded into one command buffer per batch, one logits readback.
+//! - `device` (feature `gpu`): the adapter and device, with wgpu's errors and device loss turned
+//!   into [`crate::GpuError`] values instead of panics or hangs; opened asynchronously
+//!   ([`Gpu::open`]; natively [`Gpu::new`] blocks on it);
+//! - `forward` (feature `gpu`): weights uploaded once as raw blocks, the KV cache on the GPU, the
+//!   whole forward pass recorded into one command buffer per batch, one logits readback that the
+//!   caller may wait for (natively) or poll (the browser, where a wasm thread cannot block).
 //!
 //! A [`crate::Session`] created with [`Backend::Gpu`] runs its forward pass here; tokenizer,
 //! sampler and generation do not change.
 
-// Used by the native device code and the tests; the browser's WebGPU path will use it too.
-#[cfg_attr(not(all(feature = "gpu", not(target_arch = "wasm32"))), allow(dead_code))]
+// Used by the device code and the tests.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub mod kernels;
 
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+#[cfg(feature = "gpu")]
 mod device;
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+#[cfg(feature = "gpu")]
 mod forward;
 
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+#[cfg(feature = "gpu")]
 pub use device::{Gpu, GpuInfo};
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-pub(crate) use forward::GpuForward;
+#[cfg(feature = "gpu")]
+pub(crate) use forward::{GpuForward, Wake};
 
 #[cfg(test)]
 mod tests;

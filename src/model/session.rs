@@ -136,8 +136,12 @@ pub struct Session<'m> {
     /// Why [`Backend::Auto`] chose the CPU, when it did.
     backend_note: Option<String>,
     /// The GPU forward pass, when the session runs on the GPU (the CPU buffers are then empty).
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     gpu: Option<Box<crate::gpu::GpuForward>>,
+    /// The GPU's logits are read back asynchronously: [`Session::eval`] returns once the work is
+    /// submitted and [`Session::ready`] takes them (always in the browser).
+    #[cfg(feature = "gpu")]
+    deferred: bool,
 }
 
 impl<'m> Session<'m> {
@@ -150,7 +154,29 @@ impl<'m> Session<'m> {
     /// Allocates the KV cache and every buffer the forward pass needs, once. `model` is borrowed
     /// (`&Model`) or shared (`Arc<Model>`, for a session that must own its model).
     pub fn new(model: impl Into<Shared<'m, Model>>, opts: SessionOptions) -> Result<Self> {
-        let shared = model.into();
+        Self::build(model.into(), opts, None)
+    }
+
+    /// A session on a GPU device opened already ([`crate::gpu::Gpu::open`]: in the browser it
+    /// can only be opened asynchronously), whatever `opts.backend` says. Its logits are read
+    /// back without blocking: after [`Session::eval`], [`Session::ready`] says when they are in
+    /// (in the browser [`Session::on_ready`] calls back then; natively [`Session::wait`] blocks).
+    #[cfg(feature = "gpu")]
+    pub fn with_gpu(model: impl Into<Shared<'m, Model>>, opts: SessionOptions, gpu: crate::gpu::Gpu) -> Result<Self> {
+        let gpu_opts = opts.gpu.clone();
+        let opts = opts.with_backend(Backend::Gpu, gpu_opts);
+        let mut s = Self::build(model.into(), opts, Some(gpu))?;
+        s.deferred = true;
+        Ok(s)
+    }
+
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    fn build(
+        shared: Shared<'m, Model>,
+        opts: SessionOptions,
+        #[cfg(feature = "gpu")] device: Option<crate::gpu::Gpu>,
+        #[cfg(not(feature = "gpu"))] device: Option<std::convert::Infallible>,
+    ) -> Result<Self> {
         let model: &Model = &shared;
         let c = model.config();
         let opts = SessionOptions { n_batch: opts.n_batch.min(opts.n_ctx), ..opts };
@@ -160,8 +186,10 @@ impl<'m> Session<'m> {
             .with_backend(opts.backend, opts.gpu);
         let mut opts = opts;
         let mut backend_note = None;
-        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        #[cfg(feature = "gpu")]
         let gpu = {
+            let forward = |device| crate::gpu::GpuForward::new(device, model, opts.n_ctx, opts.n_batch).map(Box::new);
+            #[cfg(not(target_arch = "wasm32"))]
             let open = |hardware_only: bool| -> Result<Box<crate::gpu::GpuForward>> {
                 let device = crate::gpu::Gpu::new(&opts.gpu)?;
                 if hardware_only && device.info().device_type == "Cpu" {
@@ -173,25 +201,34 @@ impl<'m> Session<'m> {
                     }
                     .into());
                 }
-                Ok(Box::new(crate::gpu::GpuForward::new(device, model, opts.n_ctx, opts.n_batch)?))
+                forward(device)
             };
-            match opts.backend {
-                Backend::Gpu => Some(open(false)?),
-                Backend::Auto => match open(true) {
+            // In the browser the device is opened asynchronously, before the session.
+            #[cfg(target_arch = "wasm32")]
+            let open = |_: bool| -> Result<Box<crate::gpu::GpuForward>> {
+                Err(crate::error::GpuError::NoAdapter {
+                    detail: "in the browser the GPU is opened asynchronously: Gpu::open, then Session::with_gpu".into(),
+                }
+                .into())
+            };
+            match (device, opts.backend) {
+                (Some(device), _) => Some(forward(device)?),
+                (None, Backend::Gpu) => Some(open(false)?),
+                (None, Backend::Auto) => match open(true) {
                     Ok(g) => Some(g),
                     Err(e) => {
                         backend_note = Some(format!("GPU not used: {e}"));
                         None
                     }
                 },
-                Backend::Cpu => None,
+                (None, Backend::Cpu) => None,
             }
         };
-        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        #[cfg(feature = "gpu")]
         {
             opts.backend = if gpu.is_some() { Backend::Gpu } else { Backend::Cpu };
         }
-        #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+        #[cfg(not(feature = "gpu"))]
         match opts.backend {
             Backend::Gpu => return Err(crate::error::GpuError::NotBuilt.into()),
             Backend::Auto => {
@@ -252,8 +289,10 @@ impl<'m> Session<'m> {
             },
             logits: vec![0.0; c.n_vocab],
             pool: ThreadPool::new(if cpu { opts.threads } else { 1 })?,
-            #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+            #[cfg(feature = "gpu")]
             gpu,
+            #[cfg(feature = "gpu")]
+            deferred: cfg!(target_arch = "wasm32"),
             backend_note,
             opts,
             model: shared,
@@ -273,18 +312,73 @@ impl<'m> Session<'m> {
         self.backend_note.as_deref()
     }
 
+    /// Records why the caller chose the CPU for this session (the browser's `auto`, which
+    /// tries its GPU before the session exists).
+    pub fn set_backend_note(&mut self, note: String) {
+        self.backend_note = Some(note);
+    }
+
     /// The GPU adapter the forward pass runs on, or `None` on the CPU backend.
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     pub fn gpu_info(&self) -> Option<&crate::gpu::GpuInfo> {
         self.gpu.as_ref().map(|g| g.gpu().info())
     }
 
     /// Forces a GPU device loss (tests check that the next call fails cleanly).
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     pub fn simulate_gpu_loss(&self) {
         if let Some(g) = &self.gpu {
             g.gpu().simulate_device_loss();
         }
+    }
+
+    /// Whether the logits of the last [`Session::eval`] are in [`Session::logits`]: always on
+    /// the CPU and on a blocking GPU session; on a deferred one (the browser) false until the
+    /// GPU has delivered them. An error if the readback failed (a lost device).
+    pub fn ready(&mut self) -> Result<bool> {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = self.gpu.as_mut() {
+            return Ok(gpu.poll(&mut self.logits)?);
+        }
+        Ok(true)
+    }
+
+    /// Whether a deferred readback is outstanding (not yet taken by [`Session::ready`]).
+    pub fn pending(&self) -> bool {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            return gpu.pending();
+        }
+        false
+    }
+
+    /// Calls `wake` once [`Session::ready`] will say true (at once if it would now). The
+    /// browser's step loop awaits this between a token's submission and its sampling.
+    #[cfg(feature = "gpu")]
+    pub fn on_ready(&mut self, wake: crate::gpu::Wake) {
+        match self.gpu.as_mut() {
+            Some(gpu) => gpu.on_ready(wake),
+            None => wake(),
+        }
+    }
+
+    /// Blocks until [`Session::ready`] (natively; a no-op where nothing is pending).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait(&mut self) -> Result<()> {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = self.gpu.as_mut() {
+            gpu.wait(&mut self.logits)?;
+        }
+        Ok(())
+    }
+
+    /// In the browser: waits for the GPU to report any error in the pipelines made at load.
+    #[cfg(all(feature = "gpu", target_arch = "wasm32"))]
+    pub async fn settle(&mut self) -> Result<()> {
+        if let Some(gpu) = self.gpu.as_mut() {
+            gpu.settle().await?;
+        }
+        Ok(())
     }
 
     /// Positions already in the KV cache.
@@ -315,12 +409,26 @@ impl<'m> Session<'m> {
         if needed > self.opts.n_ctx {
             return Err(ModelError::ContextFull { needed, n_ctx: self.opts.n_ctx }.into());
         }
-        #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+        #[cfg(feature = "gpu")]
         if let Some(gpu) = self.gpu.as_mut() {
-            if !tokens.is_empty() {
-                gpu.eval(tokens, self.n_past, each, &mut self.logits)?;
-                self.n_past += tokens.len();
+            if tokens.is_empty() {
+                return Ok(());
             }
+            match each {
+                None if self.deferred => gpu.submit(tokens, self.n_past)?,
+                #[cfg(not(target_arch = "wasm32"))]
+                each => gpu.eval(tokens, self.n_past, each, &mut self.logits)?,
+                #[cfg(target_arch = "wasm32")]
+                Some(_) => {
+                    return Err(crate::error::GpuError::Readback {
+                        detail: "every token's logits (perplexity) are read back only natively".into(),
+                    }
+                    .into())
+                }
+                #[cfg(target_arch = "wasm32")]
+                None => unreachable!("browser sessions are always deferred"),
+            }
+            self.n_past += tokens.len();
             return Ok(());
         }
         let mut done = 0;

@@ -58,6 +58,8 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Template(_) => "bad_template",
         Error::Quant(_) => "internal",
         Error::Io { .. } => "io",
+        Error::Gpu(crate::error::GpuError::NoAdapter { .. } | crate::error::GpuError::NotBuilt) => "no_gpu",
+        Error::Gpu(crate::error::GpuError::DeviceLost { .. }) => "gpu_lost",
         Error::Gpu(_) => "gpu",
     }
 }
@@ -258,6 +260,9 @@ impl Engine {
             "build": if THREADED { "threaded" } else { "single" },
             "model_bytes": file.file_len(),
             "chat_template": self.template.is_some(),
+            "backend": if self.opts.backend == crate::gpu::Backend::Gpu { "webgpu" } else { "cpu" },
+            "backend_note": self.gen.session().backend_note(),
+            "gpu": self.gpu_info(),
         })
         .to_string()
     }
@@ -313,8 +318,9 @@ impl Engine {
 
     /// Runs one step of the request in progress (one prompt batch or one generated token) and
     /// returns the text it made final: a string (empty while nothing is final yet, e.g. during the
-    /// prompt or while a stop string may be starting), or `undefined` once the request has
-    /// finished (then [`Engine::end`]). An error (code `no_request` without a request) ends the
+    /// prompt or while a stop string may be starting), `null` while the GPU has not delivered the
+    /// last step's logits (await [`Engine::when_ready`], then step again), or `undefined` once the
+    /// request has finished (then [`Engine::end`]). An error (code `no_request` without a request) ends the
     /// request; the engine stays usable.
     pub fn step(&mut self) -> Result<JsValue, JsValue> {
         let Some(g) = self.active.as_mut() else {
@@ -327,6 +333,16 @@ impl Engine {
         }
         if g.is_finished() {
             return Ok(JsValue::UNDEFINED);
+        }
+        // The last step's logits still on their way from the GPU: `null`, and JS awaits
+        // `whenReady` before stepping again.
+        if self.gen.session().pending() {
+            match self.gen.session_mut().ready() {
+                Ok(true) => {}
+                Ok(false) => return Ok(JsValue::NULL),
+                // The generator sees the same error again and ends the request.
+                Err(_) => {}
+            }
         }
         let pending = &mut self.pending;
         if let Err(e) = self.gen.step(g, &mut |piece| pending.push_str(piece)) {
@@ -359,6 +375,26 @@ impl Engine {
         }
         let completion = self.active.take().map(Generation::into_completion);
         Ok(completion.map(|c| usage_json(&c, &self.opts)).unwrap_or_default())
+    }
+
+    /// Calls `resolve` once the GPU has delivered what the last step asked for (at once when
+    /// nothing is outstanding, and always on the CPU backend).
+    #[wasm_bindgen(js_name = whenReady)]
+    pub fn when_ready(&mut self, resolve: js_sys::Function) {
+        #[cfg(feature = "gpu")]
+        self.gen.session_mut().on_ready(Box::new(move || {
+            let _ = resolve.call0(&JsValue::NULL);
+        }));
+        #[cfg(not(feature = "gpu"))]
+        let _ = resolve.call0(&JsValue::NULL);
+    }
+
+    /// Destroys the GPU device as a driver reset would (a test hook: the next request must fail
+    /// with code `gpu_lost`, never hang). Does nothing on the CPU backend.
+    #[wasm_bindgen(js_name = debugLoseGpu)]
+    pub fn debug_lose_gpu(&self) {
+        #[cfg(feature = "gpu")]
+        self.gen.session().simulate_gpu_loss();
     }
 
     /// Forgets the cached conversation (the next request evaluates its whole prompt).
@@ -442,6 +478,45 @@ impl PoolStress {
 impl Engine {
     fn from_bytes(model: Vec<u8>, o: &EngineOptions) -> Result<Engine, JsValue> {
         let opts = o.session_options()?;
+        let (model, tokenizer, template) = Self::load(model)?;
+        let gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts).map_err(to_js)?;
+        Ok(Self::assemble(model, tokenizer, template, gen))
+    }
+
+    /// The model on the page's WebGPU device; with `auto`, on the CPU (saying why in
+    /// `info().backend_note`) when there is no adapter, only a software one, or the model does
+    /// not fit the device.
+    #[cfg(feature = "gpu")]
+    async fn from_bytes_gpu(model: Vec<u8>, o: &EngineOptions, auto: bool) -> Result<Engine, JsValue> {
+        let opts = o.session_options()?;
+        let (model, tokenizer, template) = Self::load(model)?;
+        let session = async {
+            let gpu = crate::gpu::Gpu::open(&opts.gpu).await?;
+            if auto && gpu.info().device_type == "Cpu" {
+                return Err(crate::error::GpuError::NoAdapter {
+                    detail: format!("only a software adapter ({}): the CPU backend is faster", gpu.info().adapter),
+                }
+                .into());
+            }
+            let mut session = crate::Session::with_gpu(Arc::clone(&model), opts.clone(), gpu)?;
+            session.settle().await?;
+            Ok::<_, Error>(session)
+        }
+        .await;
+        let gen = match session {
+            Ok(session) => Generator::with_session(Arc::clone(&tokenizer), session),
+            Err(e) if auto => {
+                let mut gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts).map_err(to_js)?;
+                gen.session_mut().set_backend_note(format!("GPU not used: {e}"));
+                gen
+            }
+            Err(e) => return Err(to_js(e)),
+        };
+        Ok(Self::assemble(model, tokenizer, template, gen))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn load(model: Vec<u8>) -> Result<(Arc<Model>, Arc<Tokenizer>, Option<ChatTemplate>), JsValue> {
         let file = GgufFile::from_bytes(ModelBytes::from_vec(model)).map_err(to_js)?;
         let tokenizer = Tokenizer::from_gguf(&file, false).map_err(to_js)?;
         let template = match ChatTemplate::from_gguf(&file, &tokenizer) {
@@ -449,10 +524,33 @@ impl Engine {
             Err(Error::Template(_)) => None,
             Err(e) => return Err(to_js(e)),
         };
-        let (model, tokenizer) = (Arc::new(Model::load(file).map_err(to_js)?), Arc::new(tokenizer));
-        let gen = Generator::new(Arc::clone(&model), Arc::clone(&tokenizer), opts).map_err(to_js)?;
+        Ok((Arc::new(Model::load(file).map_err(to_js)?), Arc::new(tokenizer), template))
+    }
+
+    fn assemble(
+        model: Arc<Model>,
+        tokenizer: Arc<Tokenizer>,
+        template: Option<ChatTemplate>,
+        gen: Generator<'static>,
+    ) -> Engine {
         let opts = gen.session().options().clone();
-        Ok(Engine { model, tokenizer, template, opts, gen, active: None, pending: String::new() })
+        Engine { model, tokenizer, template, opts, gen, active: None, pending: String::new() }
+    }
+
+    /// The GPU the session runs on, as JSON (`null` on the CPU).
+    fn gpu_info(&self) -> serde_json::Value {
+        #[cfg(feature = "gpu")]
+        if let Some(g) = self.gen.session().gpu_info() {
+            return serde_json::json!({
+                "adapter": g.adapter,
+                "device_type": g.device_type,
+                "shader_f16": g.shader_f16,
+                "subgroups": g.subgroups,
+                "kv_cache": if g.kv_f16 { "f16" } else { "f32" },
+                "max_binding_bytes": g.max_binding_bytes,
+            });
+        }
+        serde_json::Value::Null
     }
 
     fn start(&mut self, prompt: &str, params: &GenerateParams) -> Result<(), JsValue> {
@@ -613,6 +711,24 @@ impl EngineLoader {
             self.check_header(true)?;
         }
         Engine::from_bytes(self.buf, &self.options)
+    }
+
+    /// [`EngineLoader::finish`] with the forward pass on WebGPU (this build has the GPU backend):
+    /// resolves to the engine once the device is open and the weights are uploaded. `auto`:
+    /// fall back to the CPU, saying why in `info().backend_note`, where `false` would fail with
+    /// code `no_gpu` (no WebGPU or no adapter) or `gpu` (the device refused the model).
+    #[cfg(feature = "gpu")]
+    #[wasm_bindgen(js_name = finishGpu)]
+    pub async fn finish_gpu(self, auto: bool) -> Result<Engine, JsValue> {
+        let len = self.buf.len() as u64;
+        if let Some(total) = self.total.filter(|&t| t != len) {
+            return Err(js_error("io", &format!("the model's source ended after {len} of {total} bytes"), None));
+        }
+        let mut this = self;
+        if !this.checked {
+            this.check_header(true)?;
+        }
+        Engine::from_bytes_gpu(this.buf, &this.options, auto).await
     }
 }
 

@@ -16,14 +16,19 @@ export const CHROMIUM_FLAGS = [
   "--disable-dev-shm-usage",
 ];
 
-/** Starts Chromium with a fresh profile; `close()` ends it and removes the profile. */
-export async function launchChromium() {
+/** WebGPU in headless Chromium (TOOLCHAIN.md): SwiftShader's adapter, a fallback one without
+ *  shader-f16. Without this flag the browser offers no adapter. */
+export const WEBGPU_FLAGS = ["--enable-unsafe-webgpu"];
+
+/** Starts Chromium with a fresh profile (and `args` beyond CHROMIUM_FLAGS); `close()` ends it
+ *  and removes the profile. */
+export async function launchChromium({ args = [] } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "ruvllm-chromium-"));
   const browser = await puppeteer.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
     userDataDir: profile,
-    args: CHROMIUM_FLAGS,
+    args: [...CHROMIUM_FLAGS, ...args],
   });
   return {
     browser,

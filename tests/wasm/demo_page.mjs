@@ -1,14 +1,16 @@
 // The demo page (www/) in headless Chromium, served as `npm run serve` serves it (scripts/serve.mjs,
 // COOP/COEP, so the threaded build): it loads the default model by itself, shows the build and
 // thread count, streams a chat reply with prefill/decode tokens/s, its Stop button stops a long
-// reply, and a local model file loads through its file picker.
+// reply, a local model file loads through its file picker, and its backend switch reloads the
+// model on WebGPU (Chromium's SwiftShader adapter; "auto" keeps the CPU there and says why) and
+// replies from it.
 //   node tests/wasm/demo_page.mjs   (after `npm run build`)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStaticServer } from "../../scripts/serve.mjs";
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, WEBGPU_FLAGS } from "./chromium.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const modelPath = execFileSync("python3", [path.join(repo, "scripts/fetch_model.py")], { encoding: "utf8" }).trim();
@@ -16,7 +18,7 @@ const server = createStaticServer({
   routes: { "/": path.join(repo, "www"), "/pkg/": path.join(repo, "pkg"), "/models/": path.dirname(modelPath) },
 });
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const chromium = await launchChromium();
+const chromium = await launchChromium({ args: WEBGPU_FLAGS });
 try {
   const page = await chromium.newPage();
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
@@ -30,6 +32,7 @@ try {
   const threads = Math.min(await page.evaluate(() => navigator.hardwareConcurrency), 8);
   const plural = threads === 1 ? "thread" : "threads";
   assert.match(info, new RegExp(`build threaded, ${threads} ${plural}, kernels simd128, in a Web Worker`), info);
+  assert.match(info, /backend cpu \(GPU not used: only a software adapter/, info);
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "served with COOP/COEP");
 
   // Send one message; record the reply's text as it grows.
@@ -82,6 +85,24 @@ try {
   assert.match(fromFile, new RegExp(`^Ready: ${path.basename(modelPath).replace(/\./g, "\\.")} loaded`), fromFile);
   assert.equal(await page.$$eval("#messages .msg", (m) => m.length), 0, "a new chat");
   console.log("ok   a local model file loads through the file picker");
+
+  // The backend switch: WebGPU reloads the model there, and a short reply comes from it.
+  await page.select("#backend", "webgpu");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Loading"));
+  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("status").dataset.state), {
+    timeout: 120_000,
+  });
+  const onGpu = await page.$eval("#info", (e) => e.textContent);
+  assert.match(onGpu, /build single, 1 thread, kernels simd128, in a Web Worker; backend webgpu: .*software adapter, KV cache f32/, onGpu);
+  await page.$eval("#max-tokens", (e) => (e.value = "3"));
+  await page.type("#prompt", "Hi");
+  await page.click("#send");
+  await page.waitForFunction(() => /finish: (length|eog)/.test(document.getElementById("stats").textContent), {
+    timeout: 180_000,
+  });
+  const gpuReply = await page.$eval("#messages .assistant", (e) => e.textContent);
+  assert.ok(gpuReply.trim().length > 0 && !gpuReply.includes("[error"), gpuReply);
+  console.log(`ok   the backend switch reloads the model on WebGPU and it replies: ${JSON.stringify(gpuReply)}`);
 } finally {
   await chromium.close();
   server.close();

@@ -1,0 +1,192 @@
+// The GPU backend in the browser: the npm package's `backend: "webgpu"` on headless Chromium's
+// WebGPU (SwiftShader, a software adapter without shader-f16, so the f32 kernels and KV cache),
+// from a page's main thread (the engine in its own Worker). Run after `npm run build`:
+//   node tests/wasm/browser_webgpu.mjs
+// Checks:
+// - without WebGPU (Chromium started without --enable-unsafe-webgpu): "webgpu" rejects with code
+//   no_gpu, "auto" runs on the CPU and says why in info().backend_note;
+// - with SwiftShader: "webgpu" runs the single build on the adapter, reported by info(); greedy
+//   generation of llama.cpp's stable raw and chat prompts (no near-tie in their first 32 steps)
+//   gives llama.cpp's 32 tokens, the same as the CPU path; streamed pieces equal the whole text;
+//   an AbortSignal stops a generation and the next request gives the same text; "auto" keeps the
+//   CPU (a software adapter is slower than the CPU kernels) and says so;
+// - a device lost mid-session (destroyed, as a driver reset would) makes the next request reject
+//   with code gpu_lost within seconds, never hang.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createStaticServer } from "../../scripts/serve.mjs";
+import { launchChromium, WEBGPU_FLAGS } from "./chromium.mjs";
+import { check, failures } from "./check.mjs";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const modelPath = execFileSync("python3", [path.join(repo, "scripts/fetch_model.py")], { encoding: "utf8" }).trim();
+const modelUrl = `/models/${path.basename(modelPath)}`;
+const records = readFileSync(path.join(repo, "tests/fixtures/llamacpp/greedy.jsonl"), "utf8")
+  .split("\n")
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l))
+  .filter((r) => r.stable_first_32 === true);
+// One raw prompt and one chat: SwiftShader runs the model at about a token per 3 s on 2 cores (it
+// is a CPU emulating a GPU, with a cost per dispatch; the native tests run every prompt on lavapipe).
+const cases = [records.find((r) => r.kind === "raw"), records.find((r) => r.kind === "chat")];
+assert.ok(cases.every(Boolean));
+
+const server = createStaticServer({
+  routes: {
+    "/pkg/": path.join(repo, "pkg"),
+    "/models/": path.dirname(modelPath),
+    "/tests/wasm/browser/": path.join(repo, "tests/wasm/browser"),
+  },
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+async function openPage(chromium) {
+  const page = await chromium.newPage();
+  await page.goto(`${origin}/tests/wasm/browser/api.html`);
+  await page.evaluate(async () => {
+    window.ruvllm = await import("/pkg/engine.js");
+    window.codeOf = async (f) => {
+      try {
+        await f();
+        return { code: "no error" };
+      } catch (e) {
+        return { code: e.code, message: e.message };
+      }
+    };
+  });
+  return page;
+}
+
+// 1. No WebGPU adapter.
+{
+  const chromium = await launchChromium();
+  try {
+    const page = await openPage(chromium);
+    await check("without a WebGPU adapter: backend webgpu rejects with no_gpu; auto runs on the CPU and says why", async () => {
+      const r = await page.evaluate(async (url) => {
+        const refused = await window.codeOf(() => window.ruvllm.createEngine({ model: url, backend: "webgpu", cache: false }));
+        const engine = await window.ruvllm.createEngine({ model: url, backend: "auto", cache: false });
+        const info = engine.info();
+        const { text } = await engine.complete("1, 2, 3,", { temperature: 0, max_tokens: 4 });
+        await engine.unload();
+        return { refused, info, text };
+      }, modelUrl);
+      assert.equal(r.refused.code, "no_gpu", r.refused.message);
+      assert.match(r.refused.message, /adapter|WebGPU/);
+      assert.equal(r.info.backend, "cpu");
+      assert.equal(r.info.gpu, null);
+      assert.match(r.info.backend_note ?? "", /GPU not used/);
+      assert.ok(r.text.length > 0);
+      console.log(`     webgpu: ${r.refused.message}\n     auto: ${r.info.backend_note}`);
+    });
+  } finally {
+    await chromium.close();
+  }
+}
+
+// 2. SwiftShader's WebGPU.
+const chromium = await launchChromium({ args: WEBGPU_FLAGS });
+try {
+  const page = await openPage(chromium);
+  let info;
+  await check("backend webgpu loads the single build onto SwiftShader's adapter (f32 kernels and KV cache)", async () => {
+    const t0 = Date.now();
+    info = await page.evaluate(async (url) => {
+      window.engine = await window.ruvllm.createEngine({ model: url, backend: "webgpu", cache: false });
+      return window.engine.info();
+    }, modelUrl);
+    assert.equal(info.backend, "webgpu");
+    assert.equal(info.build, "single", "the GPU backend is in the single build");
+    assert.equal(info.backend_note, null);
+    assert.equal(info.gpu.device_type, "Cpu", "SwiftShader is a fallback adapter");
+    assert.equal(info.gpu.shader_f16, false);
+    assert.equal(info.gpu.kv_cache, "f32");
+    console.log(`     ${JSON.stringify(info.gpu)} in ${Date.now() - t0} ms`);
+  });
+
+  await check("greedy text on WebGPU equals llama.cpp's on the stable prompts (32 tokens)", async () => {
+    for (const c of cases) {
+      const r = await page.evaluate(
+        async (c) => {
+          const e = window.engine;
+          const expected = await e.detokenize(c.generated_ids.slice(0, 32));
+          const options = { temperature: 0, max_tokens: 32 };
+          const got =
+            c.kind === "chat"
+              ? await e.chat.completions.create({ messages: c.messages, ...options })
+              : await e.complete(c.prompt, { ...options, parse_special: c.parse_special });
+          const text = c.kind === "chat" ? got.choices[0].message.content : got.text;
+          const usage = got.usage;
+          return { expected, text, usage };
+        },
+        c,
+      );
+      assert.equal(r.text, r.expected, `${c.name}`);
+      const u = r.usage;
+      if (u.prefill_tokens_per_s !== undefined) {
+        console.log(
+          `     ${c.name}: ${u.prompt_tokens} prompt tokens at ${u.prefill_tokens_per_s.toFixed(1)} t/s, ` +
+            `decode ${u.decode_tokens_per_s.toFixed(1)} t/s`,
+        );
+      }
+    }
+  });
+
+  await check("streamed pieces equal the whole text; an abort stops a GPU generation and the next request gives the same text", async () => {
+    const r = await page.evaluate(async () => {
+      const e = window.engine;
+      const prompt = "1, 2, 3, 4, 5,";
+      const pieces = [];
+      const stream = e.generate(prompt, { temperature: 0, max_tokens: 6 });
+      for await (const p of stream) pieces.push(p);
+      const usage = await stream.usage;
+      const whole = await e.complete(prompt, { temperature: 0, max_tokens: 6 });
+      const controller = new AbortController();
+      let n = 0;
+      const aborted = e.generate(prompt, { temperature: 0, max_tokens: 200, signal: controller.signal });
+      for await (const _ of aborted) if (++n === 2) controller.abort();
+      const abortedUsage = await aborted.usage;
+      const again = await e.complete(prompt, { temperature: 0, max_tokens: 6 });
+      return { pieces, usage, whole, abortedUsage, again };
+    });
+    assert.ok(r.pieces.length > 1);
+    assert.equal(r.pieces.join(""), r.whole.text);
+    assert.equal(r.usage.generated_tokens, 6);
+    assert.ok(r.usage.prefill_tokens_per_s > 0 && r.usage.decode_tokens_per_s > 0);
+    assert.equal(r.abortedUsage.finish_reason, "abort");
+    assert.ok(r.abortedUsage.generated_tokens < 8, `${r.abortedUsage.generated_tokens} tokens after the abort`);
+    assert.equal(r.again.text, r.whole.text);
+  });
+
+  await check("a device lost mid-session: the next request rejects with gpu_lost, never hangs", async () => {
+    const r = await page.evaluate(async () => {
+      await window.engine._debugLoseGpu();
+      const timeout = new Promise((r) => setTimeout(() => r({ code: "timeout" }), 30000));
+      const lost = await Promise.race([window.codeOf(() => window.engine.complete("1, 2, 3,", { max_tokens: 4 })), timeout]);
+      await window.engine.unload();
+      return lost;
+    });
+    assert.equal(r.code, "gpu_lost", r.message);
+    console.log(`     ${r.message}`);
+  });
+
+  await check("backend auto keeps the CPU on a software adapter and says so", async () => {
+    const info = await page.evaluate(async (url) => {
+      const engine = await window.ruvllm.createEngine({ model: url, cache: false });
+      const info = engine.info();
+      await engine.unload();
+      return info;
+    }, modelUrl);
+    assert.equal(info.backend, "cpu");
+    assert.match(info.backend_note ?? "", /software adapter/);
+    console.log(`     ${info.backend_note}`);
+  });
+} finally {
+  await chromium.close();
+  server.close();
+}
+process.exit(failures() ? 1 : 0);
