@@ -49,6 +49,8 @@ pub struct GpuInfo {
     pub device_type: String,
     pub shader_f16: bool,
     pub subgroups: bool,
+    /// The smallest subgroup the adapter reports (0 without subgroups).
+    pub subgroup_min: u32,
     /// The KV cache holds f16 values (shader-f16 present and allowed), else f32.
     pub kv_f16: bool,
     pub max_binding_bytes: u64,
@@ -78,6 +80,10 @@ pub struct Gpu {
     info: GpuInfo,
     pub(crate) limits: wgpu::Limits,
     max_binding: u64,
+    /// The smallest subgroup the kernels may rely on (0: no subgroup operations).
+    subgroup_min: u32,
+    /// Tests: the hardware kernel configuration on a software adapter.
+    hardware_config: bool,
     /// Uncaptured errors (validation, out of memory), oldest first.
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it is.
@@ -146,6 +152,8 @@ impl Gpu {
             }
         });
         let limits = device.limits();
+        let subgroup_min =
+            if wanted.contains(wgpu::Features::SUBGROUP) && !opts.no_subgroups { a.subgroup_min_size } else { 0 };
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let max_binding = opts.max_binding_bytes.map_or(max_binding, |m| m.min(max_binding));
         let info = GpuInfo {
@@ -154,6 +162,7 @@ impl Gpu {
             device_type: format!("{:?}", a.device_type),
             shader_f16: wanted.contains(wgpu::Features::SHADER_F16),
             subgroups: wanted.contains(wgpu::Features::SUBGROUP),
+            subgroup_min,
             kv_f16: wanted.contains(wgpu::Features::SHADER_F16) && !opts.f32_only,
             max_binding_bytes: max_binding,
             max_workgroup_storage: limits.max_compute_workgroup_storage_size,
@@ -164,6 +173,8 @@ impl Gpu {
             info,
             limits,
             max_binding,
+            subgroup_min,
+            hardware_config: opts.hardware_config,
             errors,
             lost,
             attention_split: opts.attention_split.max(1),
@@ -190,7 +201,8 @@ impl Gpu {
             size_x: self.limits.max_compute_workgroup_size_x,
             workgroup_storage: self.limits.max_compute_workgroup_storage_size,
             storage_buffers: self.limits.max_storage_buffers_per_shader_stage,
-            software: self.info.device_type == "Cpu",
+            software: self.info.device_type == "Cpu" && !self.hardware_config,
+            subgroup_min: self.subgroup_min,
         }
     }
 

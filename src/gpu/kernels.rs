@@ -14,6 +14,7 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 const ROUND_F16: &str = include_str!("../../shaders/round_f16.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
 const MATMUL_STORE: &str = include_str!("../../shaders/matmul_store.wgsl");
+const MATMUL_STORE_SUBGROUP: &str = include_str!("../../shaders/matmul_store_subgroup.wgsl");
 
 /// How a weight type's blocks are read in WGSL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,6 +107,9 @@ pub(crate) struct Config {
     pub rows: u32,
     /// Attention: output dimensions per invocation (`head_dim <= wg * dpt`).
     pub dpt: u32,
+    /// Matmul: the lanes of a row sum with subgroup shuffles (`matmul_store_subgroup.wgsl`)
+    /// instead of in workgroup memory.
+    pub subgroups: bool,
 }
 
 /// The limits a configuration is checked against (a subset of `wgpu::Limits`, so the check
@@ -119,17 +123,28 @@ pub(crate) struct KernelLimits {
     /// A software adapter (lavapipe, SwiftShader): its invocations are SIMD lanes of CPU
     /// threads, where workgroup barriers are expensive, so each matmul row gets one invocation.
     pub software: bool,
+    /// The adapter's smallest subgroup when the device has subgroup operations, else 0.
+    pub subgroup_min: u32,
 }
 
 impl KernelLimits {
     /// WebGPU's default limits: what a portable page may assume.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub const WEBGPU_DEFAULT: Self =
-        Self { invocations: 256, size_x: 256, workgroup_storage: 16384, storage_buffers: 8, software: false };
+    #[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code))]
+    pub const WEBGPU_DEFAULT: Self = Self {
+        invocations: 256,
+        size_x: 256,
+        workgroup_storage: 16384,
+        storage_buffers: 8,
+        software: false,
+        subgroup_min: 0,
+    };
 }
 
 /// Tokens one matmul workgroup multiplies (the kernels' `vec4` accumulators).
 pub(crate) const TOKENS_PER_WORKGROUP: u32 = 4;
+
+/// Lanes that share one matmul row on a hardware adapter.
+const MATMUL_LANES: u32 = 16;
 
 /// The largest workgroup used: enough to keep a GPU's lanes busy, small enough for any adapter.
 const PREFERRED_WG: u32 = 64;
@@ -157,14 +172,25 @@ impl Kernel {
     pub(crate) fn config(&self, limits: &KernelLimits, head_dim: u32) -> Config {
         let cap = limits.invocations.min(limits.size_x).max(1);
         let wg = PREFERRED_WG.min(1 << (31 - cap.leading_zeros()));
-        // Hardware: 16 lanes per row share its units, then reduce; software: a lane per row.
-        let rows = if limits.software { wg } else { (wg / 16).max(1) };
-        Config { wg, rows, dpt: head_dim.div_ceil(wg).max(1) }
+        // Hardware: 16 lanes per row share its units, then reduce — with subgroup shuffles where
+        // every subgroup holds at least 4 (then at most that many lanes per row, so a row's
+        // lanes never straddle two subgroups), else in workgroup memory. Software: a lane per row.
+        let shuffle = !limits.software && limits.subgroup_min >= 4 && limits.subgroup_min.is_power_of_two();
+        let lanes = if limits.software {
+            1
+        } else if shuffle {
+            MATMUL_LANES.min(limits.subgroup_min)
+        } else {
+            MATMUL_LANES
+        };
+        let rows = (wg / lanes).max(1);
+        Config { wg, rows, dpt: head_dim.div_ceil(wg).max(1), subgroups: shuffle && wg / rows > 1 }
     }
 
     /// Bytes of workgroup memory the kernel declares under `cfg`.
     pub(crate) fn workgroup_storage(&self, cfg: &Config) -> u32 {
         4 * match self {
+            Kernel::Matmul(_) if cfg.subgroups => 0,
             Kernel::Matmul(_) => cfg.wg * TOKENS_PER_WORKGROUP,
             Kernel::RmsNorm | Kernel::Softmax => cfg.wg,
             Kernel::Attention { .. } => cfg.wg * cfg.dpt + 2 * cfg.wg,
@@ -236,7 +262,12 @@ impl Kernel {
             Kernel::SiluMul => format!("{consts}const OP: u32 = 2u;\n"),
             _ => consts,
         };
-        let consts = if matches!(self, Kernel::Matmul(_)) {
+        let consts = if matches!(self, Kernel::Matmul(_)) && cfg.subgroups {
+            // Chromium requires the directive for subgroup builtins; naga (wgpu natively)
+            // rejects it and takes the builtins when the device has the feature.
+            let enable = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
+            format!("{enable}{consts}\n{STEP}\n{MATMUL_STORE_SUBGROUP}")
+        } else if matches!(self, Kernel::Matmul(_)) {
             format!("{consts}\n{STEP}\n{MATMUL_STORE}")
         } else {
             format!("{consts}\n{STEP}")
@@ -253,7 +284,7 @@ impl Kernel {
     }
 
     /// Every kernel the GPU path can create (each weight kind for the matmul and the lookup).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code))]
     pub(crate) fn all() -> Vec<Kernel> {
         let mut all = vec![
             Kernel::QuantizeQ8,

@@ -46,6 +46,11 @@ pub struct GpuOptions {
     /// Positions per workgroup when one token attends to a long history (flash-decoding:
     /// the history is split, the parts merged). Default [`DEFAULT_ATTENTION_SPLIT`].
     pub attention_split: u32,
+    /// Tests: the hardware kernel configuration (lanes sharing a matmul row) even on a software
+    /// adapter, so that lavapipe runs the reductions a real GPU runs.
+    pub(crate) hardware_config: bool,
+    /// Tests: no subgroup operations even where the device has them (the fallback).
+    pub(crate) no_subgroups: bool,
 }
 
 /// Positions one workgroup covers when a decoded token's attention is split over its history.
@@ -53,7 +58,14 @@ pub const DEFAULT_ATTENTION_SPLIT: u32 = 256;
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        Self { adapter: None, max_binding_bytes: None, f32_only: false, attention_split: DEFAULT_ATTENTION_SPLIT }
+        Self {
+            adapter: None,
+            max_binding_bytes: None,
+            f32_only: false,
+            attention_split: DEFAULT_ATTENTION_SPLIT,
+            hardware_config: false,
+            no_subgroups: false,
+        }
     }
 }
 

@@ -16,19 +16,54 @@ fn parse(kernel: Kernel, head_dim: u32, limits: &KernelLimits) -> (naga::Module,
     // unpack2x16float (reading f16 scales) needs this capability, which wgpu grants on every
     // backend but GLES and WebGPU has in core.
     // The f16 cache variants need SHADER_FLOAT16 (the adapter's shader-f16, checked at start-up).
+    // The subgroup reduction needs SUBGROUP (the adapter's subgroups feature, checked at start-up).
     let caps = naga::valid::Capabilities::default()
         | naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32
-        | naga::valid::Capabilities::SHADER_FLOAT16;
+        | naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SUBGROUP;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{}: {}", kernel.name(), e.emit_to_string(&source)));
     (module, info, kernel.workgroup_storage(&cfg))
 }
 
+/// The configurations the kernels are checked in: hardware without subgroups, with subgroups of
+/// 4 (SwiftShader, Mali), 8, 32 and 64 lanes, and software.
+fn configurations() -> Vec<KernelLimits> {
+    let mut all: Vec<KernelLimits> = [0, 4, 8, 32, 64]
+        .iter()
+        .map(|&subgroup_min| KernelLimits { subgroup_min, ..KernelLimits::WEBGPU_DEFAULT })
+        .collect();
+    all.push(KernelLimits { software: true, ..KernelLimits::WEBGPU_DEFAULT });
+    all
+}
+
+#[test]
+fn the_matmul_reduction_uses_subgroups_only_where_every_subgroup_holds_a_rows_lanes() {
+    let k = Kernel::Matmul(WeightKind::of(crate::GgmlType::Q4_1).unwrap());
+    for limits in configurations() {
+        let cfg = k.config(&limits, 64);
+        let lanes = cfg.wg / cfg.rows;
+        assert_eq!(cfg.subgroups, !limits.software && limits.subgroup_min >= 4, "{limits:?}");
+        if cfg.subgroups {
+            assert!(
+                lanes <= limits.subgroup_min && lanes > 1,
+                "{lanes} lanes per row, subgroups of {}",
+                limits.subgroup_min
+            );
+            assert_eq!(k.workgroup_storage(&cfg), 0, "no workgroup memory with subgroups");
+            assert!(k.source(&cfg).contains("subgroupShuffleXor"));
+        } else {
+            assert!(!k.source(&cfg).contains("subgroup"));
+        }
+        // The directive only in the browser's WGSL (naga rejects it; Chromium requires it).
+        assert_eq!(k.source(&cfg).contains("enable subgroups;"), cfg.subgroups && cfg!(target_arch = "wasm32"));
+    }
+}
+
 #[test]
 fn every_kernel_configuration_fits_webgpu_default_limits() {
-    for software in [false, true] {
-        let limits = KernelLimits { software, ..KernelLimits::WEBGPU_DEFAULT };
+    for limits in configurations() {
         for kernel in Kernel::all() {
             for hd in HEAD_DIMS {
                 let cfg = kernel.config(&limits, hd);
@@ -72,8 +107,15 @@ fn every_kernel_translates_to_metal_and_spirv() {
     }
     let dir = std::env::temp_dir().join(format!("ruvllm-spv-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for kernel in Kernel::all() {
-        let (module, info, _) = parse(kernel, 64, &KernelLimits::WEBGPU_DEFAULT);
+    let with_subgroups = KernelLimits { subgroup_min: 32, ..KernelLimits::WEBGPU_DEFAULT };
+    for (kernel, limits) in
+        Kernel::all().into_iter().flat_map(|k| [(k, KernelLimits::WEBGPU_DEFAULT), (k, with_subgroups)])
+    {
+        let subgroups = kernel.config(&limits, 64).subgroups;
+        if limits.subgroup_min > 0 && !subgroups {
+            continue; // the same source as without subgroups
+        }
+        let (module, info, _) = parse(kernel, 64, &limits);
         // Bindings as wgpu's Metal backend assigns them: group 0's binding N is buffer(N), and
         // the runtime-sized arrays' lengths arrive in a sizes buffer after them.
         let mut resources = naga::back::msl::BindingMap::new();
@@ -94,11 +136,15 @@ fn every_kernel_translates_to_metal_and_spirv() {
         let (msl, _) = naga::back::msl::write_string(&module, &info, &options, &Default::default())
             .unwrap_or_else(|e| panic!("{}: MSL: {e}", kernel.name()));
         assert!(msl.contains("kernel void main_"), "{}: no compute entry point in the MSL", kernel.name());
-        let words = naga::back::spv::write_vec(&module, &info, &Default::default(), None)
+        // Subgroup operations need SPIR-V 1.3 (Vulkan 1.1).
+        let spv = naga::back::spv::Options { lang_version: (1, 3), ..Default::default() };
+        let words = naga::back::spv::write_vec(&module, &info, &spv, None)
             .unwrap_or_else(|e| panic!("{}: SPIR-V: {e}", kernel.name()));
         assert_eq!(words[0], 0x0723_0203, "{}: SPIR-V magic", kernel.name());
         if spirv_val {
-            let path = dir.join(format!("{}.spv", kernel.name().replace(['[', ']'], "_")));
+            let name =
+                format!("{}{}", kernel.name().replace(['[', ']'], "_"), if subgroups { "_subgroups" } else { "" });
+            let path = dir.join(format!("{name}.spv"));
             std::fs::write(&path, words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
             let out = std::process::Command::new("spirv-val")
                 .arg("--target-env")
@@ -116,6 +162,7 @@ fn every_kernel_translates_to_metal_and_spirv() {
 mod on_device {
     use super::super::forward::harness::Harness;
     use super::super::{Gpu, GpuOptions};
+    use super::Kernel;
     use crate::kernels::Kernels;
     use crate::ops::{self, Linear, RopeLayout, RopeTable};
     use crate::quant::GgmlType;
@@ -208,6 +255,45 @@ mod on_device {
                 assert_close(&format!("{ty} {rows}x{cols}, {t} tokens"), &h.read(&out, t * rows), &cpu, &mags, 1e-5);
             }
         }
+    }
+
+    /// The reductions a real GPU runs (lanes sharing a row, summed with subgroup shuffles or in
+    /// workgroup memory), forced onto the software adapter.
+    #[test]
+    fn matmul_reductions_of_the_hardware_configuration_with_and_without_subgroups() {
+        let mut ran_subgroups = false;
+        for no_subgroups in [false, true] {
+            let opts = GpuOptions { hardware_config: true, no_subgroups, ..GpuOptions::new() };
+            let Some(gpu) = gpu(&opts) else { return };
+            let limits = gpu.kernel_limits();
+            let mut rng = Rng::new(12);
+            for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::F16] {
+                let kind = super::super::kernels::WeightKind::of(ty).unwrap();
+                let cfg = Kernel::Matmul(kind).config(&limits, 64);
+                assert!(cfg.wg / cfg.rows > 1, "several lanes per row");
+                assert_eq!(cfg.subgroups, !no_subgroups && limits.subgroup_min >= 4);
+                ran_subgroups |= cfg.subgroups;
+                for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
+                    let (w, bytes) = weights(&mut rng, ty, rows, cols);
+                    let x = random(&mut rng, t * cols, 2.0);
+                    let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
+                    let mut h = Harness::new(&gpu, &bytes, 64, t * cols).unwrap();
+                    let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
+                    h.matmul(&w, &input, &out).unwrap();
+                    h.run(t, 0).unwrap();
+                    let what = format!(
+                        "{ty} {rows}x{cols}, {t} tokens, {} lanes/row, subgroups {}",
+                        cfg.wg / cfg.rows,
+                        cfg.subgroups
+                    );
+                    assert_close(&what, &h.read(&out, t * rows), &cpu, &mags, 1e-5);
+                }
+            }
+        }
+        eprintln!(
+            "hardware configuration: subgroup reduction {}",
+            if ran_subgroups { "run" } else { "not offered by this adapter" }
+        );
     }
 
     #[test]

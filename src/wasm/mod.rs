@@ -410,6 +410,38 @@ impl Engine {
     }
 }
 
+/// Every GPU kernel's WGSL as this build gives it to the browser (with the subgroups enable
+/// directive where a kernel uses subgroup operations), as JSON `[{name, config, f16,
+/// subgroups, source}]`, in each configuration the host can choose: hardware with and without
+/// subgroups (of 4 and 32 lanes), and software. The browser test compiles each with the
+/// browser's own WGSL compiler (Chromium's Tint), which naga cannot stand in for.
+#[cfg(feature = "gpu")]
+#[wasm_bindgen(js_name = gpuKernelSources)]
+pub fn gpu_kernel_sources() -> String {
+    use crate::gpu::kernels::{Kernel, KernelLimits};
+    let configs = [
+        ("hardware", KernelLimits::WEBGPU_DEFAULT),
+        ("hardware, subgroups of 4", KernelLimits { subgroup_min: 4, ..KernelLimits::WEBGPU_DEFAULT }),
+        ("hardware, subgroups of 32", KernelLimits { subgroup_min: 32, ..KernelLimits::WEBGPU_DEFAULT }),
+        ("software", KernelLimits { software: true, ..KernelLimits::WEBGPU_DEFAULT }),
+    ];
+    let mut out = Vec::new();
+    for kernel in Kernel::all() {
+        for (config, limits) in &configs {
+            let cfg = kernel.config(limits, 64);
+            let source = kernel.source(&cfg);
+            out.push(serde_json::json!({
+                "name": kernel.name(),
+                "config": config,
+                "f16": source.contains("enable f16;"),
+                "subgroups": cfg.subgroups,
+                "source": source,
+            }));
+        }
+    }
+    serde_json::Value::Array(out).to_string()
+}
+
 /// The compiled module, for the pool's helper Workers to instantiate on the same memory.
 #[cfg(target_feature = "atomics")]
 #[wasm_bindgen(js_name = poolModule)]

@@ -7,11 +7,15 @@
 //   no_gpu, "auto" runs on the CPU and says why in info().backend_note;
 // - with SwiftShader: "webgpu" runs the single build on the adapter, reported by info(); greedy
 //   generation of llama.cpp's stable raw and chat prompts (no near-tie in their first 32 steps)
-//   gives llama.cpp's 32 tokens, the same as the CPU path; streamed pieces equal the whole text;
+//   gives llama.cpp's first 16 tokens, the same as the CPU path; streamed pieces equal the whole text;
 //   an AbortSignal stops a generation and the next request gives the same text; "auto" keeps the
 //   CPU (a software adapter is slower than the CPU kernels) and says so;
 // - a device lost mid-session (destroyed, as a driver reset would) makes the next request reject
-//   with code gpu_lost within seconds, never hang.
+//   with code gpu_lost within seconds, never hang;
+// - every kernel's WGSL, as the wasm build hands it to the browser in each configuration (with the
+//   subgroups enable directive where the matmul reduces with subgroup shuffles), compiles in
+//   Chromium's own WGSL compiler and makes a pipeline (the f16 ones only where the adapter has
+//   shader-f16; SwiftShader has not). naga validates the native form in `cargo test`.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -108,13 +112,13 @@ try {
     console.log(`     ${JSON.stringify(info.gpu)} in ${Date.now() - t0} ms`);
   });
 
-  await check("greedy text on WebGPU equals llama.cpp's on the stable prompts (32 tokens)", async () => {
+  await check("greedy text on WebGPU equals llama.cpp's on the stable prompts (16 tokens)", async () => {
     for (const c of cases) {
       const r = await page.evaluate(
         async (c) => {
           const e = window.engine;
-          const expected = await e.detokenize(c.generated_ids.slice(0, 32));
-          const options = { temperature: 0, max_tokens: 32 };
+          const expected = await e.detokenize(c.generated_ids.slice(0, 16));
+          const options = { temperature: 0, max_tokens: 16 };
           const got =
             c.kind === "chat"
               ? await e.chat.completions.create({ messages: c.messages, ...options })
@@ -172,6 +176,46 @@ try {
     });
     assert.equal(r.code, "gpu_lost", r.message);
     console.log(`     ${r.message}`);
+  });
+
+  await check("every kernel's browser WGSL compiles in Chromium and makes a pipeline (subgroup variants with their directive)", async () => {
+    const r = await page.evaluate(async () => {
+      const glue = await window.ruvllm.initWasm(undefined, { build: "single" });
+      const kernels = JSON.parse(glue.gpuKernelSources());
+      const adapter = await navigator.gpu.requestAdapter();
+      const features = ["subgroups", "shader-f16"].filter((f) => adapter.features.has(f));
+      const device = await adapter.requestDevice({ requiredFeatures: features });
+      const failed = [];
+      let compiled = 0;
+      let skipped = 0;
+      let subgroupKernels = 0;
+      for (const k of kernels) {
+        if ((k.f16 && !features.includes("shader-f16")) || (k.subgroups && !features.includes("subgroups"))) {
+          skipped++;
+          continue;
+        }
+        device.pushErrorScope("validation");
+        const module = device.createShaderModule({ code: k.source });
+        const info = await module.getCompilationInfo();
+        const errors = info.messages.filter((m) => m.type === "error").map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+        device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+        const scope = await device.popErrorScope();
+        if (errors.length || scope) failed.push(`${k.name} (${k.config}): ${errors.join("; ") || scope.message}`);
+        else {
+          compiled++;
+          if (k.subgroups) subgroupKernels++;
+        }
+      }
+      device.destroy();
+      return { total: kernels.length, compiled, skipped, subgroupKernels, failed, features };
+    });
+    assert.deepEqual(r.failed, []);
+    assert.ok(r.features.includes("subgroups"), "SwiftShader offers subgroups");
+    assert.ok(r.subgroupKernels > 0, "the subgroup variants were compiled");
+    console.log(
+      `     ${r.compiled} of ${r.total} kernel sources compiled (${r.subgroupKernels} with subgroups), ` +
+        `${r.skipped} skipped (adapter features: ${r.features.join(", ") || "none"})`,
+    );
   });
 
   await check("backend auto keeps the CPU on a software adapter and says so", async () => {
