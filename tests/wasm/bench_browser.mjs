@@ -1,7 +1,7 @@
 // Prefill and decode speed and time to first token of the default model in headless Chromium:
 // ruvllm's single build and threaded build with 1, 2, ... threads, beside wllama (llama.cpp in
 // wasm, tests/wasm/bench_wllama.mjs) with the same thread counts (run after `npm run build`):
-//   npm run bench:browser [-- --threads 1,2,4 --reps 3 --decode 64 --model PATH --peer none]
+//   npm run bench:browser [-- --threads 1,2,4 --reps 3 --decode 64 --model PATH --peer none --webgpu]
 // The page is cross-origin isolated (COOP/COEP), each engine runs in its own Worker, the model
 // comes from memory (no cache), both have a 2048-position context. Each configuration loads the
 // model once (load ms: from the bytes in memory to a ready engine), warms up with a short request,
@@ -11,13 +11,16 @@
 // request to the first streamed text. Ratios are ruvllm / wllama: above 1 is ruvllm faster for
 // tokens/s, slower for TTFT and load. wllama's 1-thread run (no pthreads) stands beside both
 // ruvllm's single build and its threaded build with 1 thread. `--peer none`: ruvllm alone;
-// `--only wllama`: wllama alone (no pkg/ needed).
+// `--only wllama`: wllama alone (no pkg/ needed). `--webgpu`: also ruvllm on WebGPU (Chromium with
+// --enable-unsafe-webgpu; headless that is SwiftShader, a CPU emulating a GPU: the figures prove
+// the path, not a GPU's speed); that row has no wllama figures (wllama runs on the CPU). The other
+// ruvllm rows are `backend: "cpu"`.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createStaticServer } from "../../scripts/serve.mjs";
 import { benchWllama, WLLAMA_ROUTES } from "./bench_wllama.mjs";
-import { launchChromium } from "./chromium.mjs";
+import { launchChromium, WEBGPU_FLAGS } from "./chromium.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const arg = (name, fallback) => {
@@ -33,6 +36,7 @@ const only = arg("only", null);
 if (!["wllama", "none"].includes(peer) || ![null, "wllama"].includes(only)) throw new Error("usage: --peer wllama|none, --only wllama");
 const runRuvllm = only !== "wllama";
 const runWllama = peer === "wllama";
+const webgpu = process.argv.includes("--webgpu");
 const n_ctx = 2048;
 
 const server = createStaticServer({
@@ -45,7 +49,7 @@ const server = createStaticServer({
 });
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const origin = `http://127.0.0.1:${server.address().port}`;
-const chromium = await launchChromium();
+const chromium = await launchChromium({ args: webgpu ? WEBGPU_FLAGS : [] });
 const model = `/models/${path.basename(modelPath)}`;
 const prompt =
   "Here is a short story about a lighthouse keeper who finds a message in a bottle. ".repeat(12) + "Continue the story:";
@@ -60,7 +64,11 @@ try {
     await page.evaluate(async () => {
       window.ruvllm = await import("/pkg/engine.js");
     });
-    const configs = [{ build: "single", threads: 1 }, ...threadCounts.map((threads) => ({ build: "threaded", threads }))];
+    const configs = [
+      { build: "single", threads: 1, backend: "cpu" },
+      ...threadCounts.map((threads) => ({ build: "threaded", threads, backend: "cpu" })),
+      ...(webgpu ? [{ build: "single", threads: 1, backend: "webgpu" }] : []),
+    ];
     for (const config of configs) {
       const r = await page.evaluate(
         async ({ model, config, prompt, reps, decode, n_ctx }) => {
@@ -88,7 +96,7 @@ try {
       );
       ruvllm.push({ ...r, config });
       const [prefill, decoded] = [best(r.runs, "prefill_tokens_per_s"), best(r.runs, "decode_tokens_per_s")];
-      console.error(`done: ruvllm ${config.build} threads ${config.threads}: ${prefill.toFixed(1)} / ${decoded.toFixed(1)} t/s`);
+      console.error(`done: ruvllm ${config.build} ${config.backend} threads ${config.threads}: ${prefill.toFixed(1)} / ${decoded.toFixed(1)} t/s`);
     }
   }
   if (runWllama) {
@@ -125,8 +133,10 @@ const rows = [];
 if (runRuvllm) {
   for (const r of ruvllm) {
     const a = side(r);
-    const b = side(wllama.get(r.config.threads));
-    const row = { ruvllm: `${r.info.build} ${r.info.kernels}`, threads: a.threads };
+    const onGpu = r.info.backend === "webgpu";
+    const b = onGpu ? undefined : side(wllama.get(r.config.threads));
+    const where = onGpu ? `webgpu (${r.info.gpu.device_type === "Cpu" ? "software" : "hardware"} adapter)` : r.info.kernels;
+    const row = { ruvllm: `${r.info.build} ${where}`, threads: a.threads };
     if (!runWllama) {
       Object.assign(row, { prompt_tokens: a.prompt_tokens, generated: a.generated, "load ms": fixed(a.load_ms, 0) });
       Object.assign(row, { "prefill t/s": fixed(a.prefill), "decode t/s": fixed(a.decode), "TTFT ms": fixed(a.ttft) });
