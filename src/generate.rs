@@ -340,6 +340,19 @@ impl<'m> Generator<'m> {
         Ok(())
     }
 
+    /// Whether `g` can step now: false while a deferred GPU session's logits from the last step
+    /// are on their way ([`Session::on_ready`] calls back when they are in). A failed readback
+    /// (a lost device) is an error that ends `g` and forgets the cached conversation, as a
+    /// failed step does.
+    pub fn ready(&mut self, g: &mut Generation) -> Result<bool> {
+        self.session.ready().inspect_err(|_| {
+            self.reset();
+            if g.finish.is_none() {
+                g.finish = Some(FinishReason::Cancelled);
+            }
+        })
+    }
+
     /// Ends `g` now with [`FinishReason::Cancelled`] (if it has not finished already); text held
     /// back for a possible stop string is released to `on_text`. The KV cache keeps what was
     /// evaluated, so the next request still reuses the common prefix.

@@ -296,7 +296,7 @@ fn a_deferred_readback_steps_like_the_browser_and_gives_the_blocking_sessions_to
         let woke = Arc::new(AtomicBool::new(false));
         let flag = woke.clone();
         gen.session_mut().on_ready(Box::new(move || flag.store(true, Ordering::SeqCst)));
-        while !gen.session_mut().ready().unwrap() {
+        while !gen.ready(&mut g).unwrap() {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         wakes += woke.load(Ordering::SeqCst) as usize;

@@ -336,12 +336,13 @@ impl Engine {
         }
         // The last step's logits still on their way from the GPU: `null`, and JS awaits
         // `whenReady` before stepping again.
-        if self.gen.session().pending() {
-            match self.gen.session_mut().ready() {
-                Ok(true) => {}
-                Ok(false) => return Ok(JsValue::NULL),
-                // The generator sees the same error again and ends the request.
-                Err(_) => {}
+        match self.gen.ready(g) {
+            Ok(true) => {}
+            Ok(false) => return Ok(JsValue::NULL),
+            Err(e) => {
+                self.active = None;
+                self.pending.clear();
+                return Err(to_js(e));
             }
         }
         let pending = &mut self.pending;
