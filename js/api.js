@@ -279,6 +279,9 @@ export function makeEngine(backend) {
     tokenize: async (text, options) => backend.tokenize(text, options),
     /** The text of token ids. */
     detokenize: async (ids, options) => backend.detokenize(ids, options),
+    /** Evaluates token ids after what the engine holds (after nothing with { reset: true }) and
+     *  resolves to the next token's logits (Float32Array): teacher forcing, scoring. */
+    logits: async (ids, options) => backend.logits(ids, options),
     /** Completes a raw prompt as a TextStream (async iterator of pieces; `.usage`, `.text()`). */
     generate,
     /** Completes a raw prompt without streaming: { text, usage }. */

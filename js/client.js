@@ -99,6 +99,7 @@ export async function createWorkerBackend({ model, onProgress, signal, workerUrl
     },
     tokenize: (text, options) => guard(rpc.call({ op: "tokenize", text, options })),
     detokenize: (ids, options) => guard(rpc.call({ op: "detokenize", ids: Array.from(ids ?? []), options })),
+    logits: (ids, options) => guard(rpc.call({ op: "logits", ids: Array.from(ids ?? []), options })),
     reset: () => guard(rpc.call({ op: "reset" })),
     run: async (kind, input, options, { signal, onPiece } = {}) => {
       // Streamed text is not sent twice: the pieces are collected here.

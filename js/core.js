@@ -292,6 +292,29 @@ export class LocalEngine {
     return wasmCall(this.#state, () => e.detokenize(array, special));
   }
 
+  /**
+   * Evaluates token `ids` after what the engine holds (after nothing with `reset`), outside any
+   * request, and resolves to the logits for the next token (a Float32Array of n_vocab values).
+   * The next request then evaluates its whole prompt.
+   */
+  logits(ids, { reset = false } = {}) {
+    let array;
+    try {
+      array = Uint32Array.from(ids, (x) => {
+        if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new TypeError(`${x} is not a token id`);
+        return x;
+      });
+    } catch (err) {
+      throw codedError("invalid_argument", `logits: ids must be token ids (${err.message})`);
+    }
+    return this.#enqueue(async () => {
+      const e = this.#live();
+      wasmCall(this.#state, () => e.evalTokens(array, reset));
+      await new Promise((resolve) => wasmCall(this.#state, () => e.whenReady(resolve)));
+      return wasmCall(this.#state, () => e.logits());
+    });
+  }
+
   /** Forgets the cached conversation (after the requests already queued). */
   reset() {
     return this.#enqueue(() => {

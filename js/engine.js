@@ -82,6 +82,7 @@ export async function createEngine(options) {
     info: () => ({ ...engine.info(), worker: false }),
     tokenize: (text, o) => engine.tokenize(text, o),
     detokenize: (ids, o) => engine.detokenize(ids, o),
+    logits: (ids, o) => engine.logits(ids, o),
     reset: () => engine.reset(),
     run: (kind, input, o, extra) => engine.run(kind, input, o, extra),
     debugPanic: (message) => engine.debugPanic(message),

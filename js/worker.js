@@ -2,7 +2,7 @@
 // It runs the in-place engine (core.js) and answers the page's messages:
 //   { id, op: "load", model, options }          -> progress events, then done(info)
 //   { id, op: "run", kind, input, options, stream } -> piece events (if stream), then done({ text?, usage })
-//   { id, op: "tokenize" | "detokenize" | "reset" | "unload" | "debugPanic" | "debugLoseGpu", ... } -> done(value)
+//   { id, op: "tokenize" | "detokenize" | "logits" | "reset" | "unload" | "debugPanic" | "debugLoseGpu", ... } -> done(value)
 //   { op: "abort", target }                      aborts request `target` (a load or a run)
 // Every failure is posted as { id, type: "error", error } with the error's code; the Worker itself
 // never dies of one. Generation yields to this message queue between tokens, so an abort is seen
@@ -37,6 +37,8 @@ async function handle(m, signal) {
     }
     case "tokenize":
       return live().tokenize(m.text, m.options);
+    case "logits":
+      return live().logits(m.ids, m.options);
     case "detokenize":
       return live().detokenize(m.ids, m.options);
     case "reset":

@@ -243,6 +243,10 @@ export interface Engine {
       ): Promise<ChatCompletion | ChatCompletionStream>;
     };
   };
+  /** Evaluates token ids after what the engine holds (after nothing with `reset: true`) and
+   *  resolves to the logits for the next token (n_vocab values): teacher forcing, scoring. The
+   *  next request then evaluates its whole prompt. */
+  logits(ids: ArrayLike<number>, options?: { reset?: boolean }): Promise<Float32Array>;
   /** Forgets the cached conversation. */
   reset(): Promise<void>;
   /** Frees the model, its memory and its Worker; later calls reject with code "unloaded". */

@@ -165,6 +165,24 @@ impl<'m> Generator<'m> {
         &mut self.session
     }
 
+    /// Evaluates `tokens` after what the session holds (after nothing when `reset`), outside
+    /// any generation: [`Session::logits`] then has the next token's logits, once
+    /// [`Session::ready`] (at once on the CPU). The cached conversation is forgotten, so the
+    /// next generation evaluates its whole prompt.
+    pub fn eval_tokens(&mut self, tokens: &[u32], reset: bool) -> Result<()> {
+        self.cached.clear();
+        if reset {
+            self.session.truncate(0);
+        }
+        if !self.session.ready()? {
+            return Err(crate::error::GpuError::Readback {
+                detail: "the previous evaluation's logits have not been read back yet".into(),
+            }
+            .into());
+        }
+        self.session.eval(tokens, None).inspect_err(|_| self.session.truncate(0))
+    }
+
     /// Forgets the cached conversation.
     pub fn reset(&mut self) {
         self.session.truncate(0);

@@ -378,6 +378,29 @@ impl Engine {
         Ok(completion.map(|c| usage_json(&c, &self.opts)).unwrap_or_default())
     }
 
+    /// Evaluates token `ids` after what the engine holds (after nothing when `reset`) outside any
+    /// request, for [`Engine::logits`] (teacher forcing, scoring). On the GPU the result
+    /// arrives later: await [`Engine::when_ready`] first. Errors: `no_request` ("busy") while a
+    /// request is in progress, `bad_token`, `context_full`.
+    #[wasm_bindgen(js_name = evalTokens)]
+    pub fn eval_tokens(&mut self, ids: &[u32], reset: bool) -> Result<(), JsValue> {
+        if self.active.as_ref().is_some_and(|g| !g.is_finished()) {
+            return Err(js_error("no_request", "evalTokens() while a request is in progress", None));
+        }
+        self.active = None;
+        self.pending.clear();
+        self.gen.eval_tokens(ids, reset).map_err(to_js)
+    }
+
+    /// The logits after the last evaluated token (a copy, n_vocab values). An error (code
+    /// `gpu`) while the GPU has not delivered them: await [`Engine::when_ready`].
+    pub fn logits(&mut self) -> Result<Vec<f32>, JsValue> {
+        if !self.gen.session_mut().ready().map_err(to_js)? {
+            return Err(js_error("gpu", "the logits are still on their way from the GPU: await whenReady()", None));
+        }
+        Ok(self.gen.session().logits().to_vec())
+    }
+
     /// Calls `resolve` once the GPU has delivered what the last step asked for (at once when
     /// nothing is outstanding, and always on the CPU backend).
     #[wasm_bindgen(js_name = whenReady)]

@@ -7,7 +7,11 @@
 //   no_gpu, "auto" runs on the CPU and says why in info().backend_note;
 // - with SwiftShader: "webgpu" runs the single build on the adapter, reported by info(); greedy
 //   generation of llama.cpp's stable raw and chat prompts (no near-tie in their first 32 steps)
-//   gives llama.cpp's first 16 tokens, the same as the CPU path; streamed pieces equal the whole text;
+//   gives llama.cpp's first 16 tokens, the same as the CPU path; teacher-forced on llama.cpp's
+//   continuation of a prompt (`engine.logits`), the GPU's next-token distribution at every step
+//   has the CPU engine's top-1 wherever the CPU's top-2 margin is at least 0.3, and its mean KL
+//   from the CPU's is within the spread two CPU implementations show natively (tests/gpu_model.rs
+//   explains why no fixed bound such as 1e-3 holds); streamed pieces equal the whole text;
 //   an AbortSignal stops a generation and the next request gives the same text; "auto" keeps the
 //   CPU (a software adapter is slower than the CPU kernels) and says so;
 // - a device lost mid-session (destroyed, as a driver reset would) makes the next request reject
@@ -138,6 +142,56 @@ try {
         );
       }
     }
+  });
+
+  await check("teacher-forced on llama.cpp's continuation: the GPU's distributions match the CPU engine's", async () => {
+    const c = cases[0];
+    const r = await page.evaluate(
+      async (url, prompt, generated) => {
+        const cpu = await window.ruvllm.createEngine({ model: url, backend: "cpu", build: "single", cache: false });
+        const logSoftmax = (l) => {
+          let max = -Infinity;
+          for (const v of l) max = Math.max(max, v);
+          let sum = 0;
+          for (const v of l) sum += Math.exp(v - max);
+          const lse = max + Math.log(sum);
+          return Float64Array.from(l, (v) => v - lse);
+        };
+        const steps = [];
+        try {
+          for (let i = 0; i <= generated.length; i++) {
+            const ids = i === 0 ? prompt : [generated[i - 1]];
+            const [p, q] = [await cpu.logits(ids, { reset: i === 0 }), await window.engine.logits(ids, { reset: i === 0 })];
+            const [lp, lq] = [logSoftmax(p), logSoftmax(q)];
+            let kl = 0;
+            for (let j = 0; j < lp.length; j++) kl += Math.exp(lp[j]) * (lp[j] - lq[j]);
+            const top = (l) => l.reduce((b, v, j) => (v > l[b] ? j : b), 0);
+            const [tp, tq] = [top(p), top(q)];
+            let second = -Infinity;
+            p.forEach((v, j) => {
+              if (j !== tp) second = Math.max(second, v);
+            });
+            steps.push({ kl, same: tp === tq, margin: p[tp] - second });
+          }
+        } finally {
+          await cpu.unload();
+        }
+        return steps;
+      },
+      modelUrl,
+      c.prompt_ids,
+      c.generated_ids.slice(0, 16),
+    );
+    const confident = r.filter((s) => s.margin >= 0.3);
+    const meanKl = r.reduce((a, s) => a + s.kl, 0) / r.length;
+    console.log(
+      `     ${r.length} steps: top-1 equal at ${confident.filter((s) => s.same).length}/${confident.length} with margin >= 0.3 ` +
+        `(${r.filter((s) => s.same).length}/${r.length} in all), mean KL(cpu || gpu) ${meanKl.toExponential(2)}`,
+    );
+    assert.ok(confident.length >= 8);
+    assert.ok(confident.every((s) => s.same), "the GPU's top-1 differs from the CPU's at a step with margin >= 0.3");
+    // Natively the CPU's scalar and SIMD kernels differ by ~2.3e-3 over llama.cpp's continuations.
+    assert.ok(meanKl < 4.5e-3, `mean KL ${meanKl}`);
   });
 
   await check("streamed pieces equal the whole text; an abort stops a GPU generation and the next request gives the same text", async () => {

@@ -9,9 +9,14 @@ async function main(): Promise<void> {
     onProgress: ({ loaded, total }) => console.log(loaded, total ?? "?"),
     signal: controller.signal,
     n_ctx: 1024,
+    backend: "auto",
   });
   const info = engine.info();
   const build: "single" | "threaded" = info.build;
+  const backend: "cpu" | "webgpu" = info.backend;
+  const kv: "f16" | "f32" | undefined = info.gpu?.kv_cache;
+  const note: string | null = info.backend_note;
+  const next: Float32Array = await engine.logits([1, 2, 3], { reset: true });
   const stream = engine.generate("Hello", { max_tokens: 8, temperature: 0, stop: ["\n"], signal: controller.signal });
   let text = "";
   for await (const piece of stream) text += piece;
@@ -36,6 +41,6 @@ async function main(): Promise<void> {
     const code: EngineError["code"] = (e as EngineError).code;
     console.log(code);
   }
-  console.log(build, text, reason, whole.text, content, back);
+  console.log(build, backend, kv, note, next.length, text, reason, whole.text, content, back);
 }
 void main;
