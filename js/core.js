@@ -242,6 +242,18 @@ export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, b
   }
 }
 
+/** `ids` as a Uint32Array, or an invalid_argument error naming the call `what`. */
+function tokenIds(ids, what) {
+  try {
+    return Uint32Array.from(ids, (x) => {
+      if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new TypeError(`${x} is not a token id`);
+      return x;
+    });
+  } catch (err) {
+    throw codedError("invalid_argument", `${what}: ids must be token ids (${err.message})`);
+  }
+}
+
 /** The engine on this thread. Requests run one at a time, in order. */
 export class LocalEngine {
   #state;
@@ -279,15 +291,7 @@ export class LocalEngine {
   }
 
   detokenize(ids, { special = false } = {}) {
-    let array;
-    try {
-      array = Uint32Array.from(ids, (x) => {
-        if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new TypeError(`${x} is not a token id`);
-        return x;
-      });
-    } catch (err) {
-      throw codedError("invalid_argument", `detokenize: ids must be token ids (${err.message})`);
-    }
+    const array = tokenIds(ids, "detokenize");
     const e = this.#live();
     return wasmCall(this.#state, () => e.detokenize(array, special));
   }
@@ -298,15 +302,7 @@ export class LocalEngine {
    * The next request then evaluates its whole prompt.
    */
   logits(ids, { reset = false } = {}) {
-    let array;
-    try {
-      array = Uint32Array.from(ids, (x) => {
-        if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new TypeError(`${x} is not a token id`);
-        return x;
-      });
-    } catch (err) {
-      throw codedError("invalid_argument", `logits: ids must be token ids (${err.message})`);
-    }
+    const array = tokenIds(ids, "logits");
     return this.#enqueue(async () => {
       const e = this.#live();
       wasmCall(this.#state, () => e.evalTokens(array, reset));

@@ -677,11 +677,7 @@ impl GpuForward {
         let mut done = 0;
         for chunk in tokens.chunks(self.batch) {
             let t = chunk.len();
-            let pos = n_past + done;
-            self.gpu.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
-            self.gpu.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, pos as u32, 0, 0]));
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            self.encode(&mut enc, &self.main, t, pos);
+            let mut enc = self.batch_pass(chunk, n_past + done);
             let last = done + t == tokens.len();
             if last {
                 self.output_rows(&mut enc, t - 1, 1);
@@ -774,11 +770,7 @@ impl GpuForward {
         let mut done = 0;
         for chunk in tokens.chunks(self.batch) {
             let t = chunk.len();
-            let pos = n_past + done;
-            self.gpu.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
-            self.gpu.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, pos as u32, 0, 0]));
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            self.encode(&mut enc, &self.main, t, pos);
+            let enc = self.batch_pass(chunk, n_past + done);
             self.gpu.queue.submit([enc.finish()]);
             let mut r0 = 0;
             while r0 < t {
@@ -805,6 +797,17 @@ impl GpuForward {
             done += t;
         }
         Ok(())
+    }
+
+    /// Writes a batch's token ids and step record and records its forward pass (at position
+    /// `pos`) into a new command encoder.
+    fn batch_pass(&self, chunk: &[u32], pos: usize) -> wgpu::CommandEncoder {
+        let t = chunk.len();
+        self.gpu.queue.write_buffer(&self.tokens, 0, bytemuck::cast_slice(chunk));
+        self.gpu.queue.write_buffer(&self.step, 0, bytemuck::cast_slice(&[t as u32, pos as u32, 0, 0]));
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        self.encode(&mut enc, &self.main, t, pos);
+        enc
     }
 
     /// Before new work: the last readback must have been taken (the staging buffer is mapped

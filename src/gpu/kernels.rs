@@ -3,7 +3,9 @@
 //! adapter's limits before any pipeline exists.
 //!
 //! A kernel's source is its `const` lines, then `shaders/step.wgsl` (the batch record every
-//! kernel binds), `shaders/matmul_store.wgsl` for the matmuls, `shaders/common.wgsl` and one
+//! kernel binds), for the matmuls `shaders/matmul_write.wgsl` and the row reduction
+//! (`matmul_store.wgsl`, or `matmul_store_subgroup.wgsl` where subgroups allow, after the
+//! browser's `enable` directive), `shaders/common.wgsl` and one
 //! `shaders/quant/*.wgsl` where it reads weights, and the kernel's own file. The same
 //! composition is what the naga tests validate and translate to Metal Shading Language and SPIR-V.
 
@@ -15,6 +17,7 @@ const ROUND_F16: &str = include_str!("../../shaders/round_f16.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
 const MATMUL_STORE: &str = include_str!("../../shaders/matmul_store.wgsl");
 const MATMUL_STORE_SUBGROUP: &str = include_str!("../../shaders/matmul_store_subgroup.wgsl");
+const MATMUL_WRITE: &str = include_str!("../../shaders/matmul_write.wgsl");
 
 /// How a weight type's blocks are read in WGSL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -266,9 +269,9 @@ impl Kernel {
             // Chromium requires the directive for subgroup builtins; naga (wgpu natively)
             // rejects it and takes the builtins when the device has the feature.
             let enable = if cfg!(target_arch = "wasm32") { "enable subgroups;\n" } else { "" };
-            format!("{enable}{consts}\n{STEP}\n{MATMUL_STORE_SUBGROUP}")
+            format!("{enable}{consts}\n{STEP}\n{MATMUL_WRITE}\n{MATMUL_STORE_SUBGROUP}")
         } else if matches!(self, Kernel::Matmul(_)) {
-            format!("{consts}\n{STEP}\n{MATMUL_STORE}")
+            format!("{consts}\n{STEP}\n{MATMUL_WRITE}\n{MATMUL_STORE}")
         } else {
             format!("{consts}\n{STEP}")
         };

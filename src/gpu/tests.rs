@@ -235,25 +235,31 @@ mod on_device {
         }
     }
 
+    /// Random `ty` weights times random activations on the GPU against the CPU reference, with
+    /// row counts that are not multiples of a workgroup's rows and token counts that are not
+    /// multiples of its four tokens; `what` names the configuration in a failure.
+    fn check_matmul(gpu: &Gpu, rng: &mut Rng, ty: GgmlType, what: &str) {
+        for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
+            let (w, bytes) = weights(rng, ty, rows, cols);
+            let x = random(rng, t * cols, 2.0);
+            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
+            let mut h = Harness::new(gpu, &bytes, 64, t * cols).unwrap();
+            let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
+            h.matmul(&w, &input, &out).unwrap();
+            h.run(t, 0).unwrap();
+            // The two sides quantize the same activations; a division rounded differently can
+            // move one level of one value (1/127 of the largest), nothing more.
+            let what = format!("{ty} {rows}x{cols}, {t} tokens{what}");
+            assert_close(&what, &h.read(&out, t * rows), &cpu, &mags, 1e-5);
+        }
+    }
+
     #[test]
     fn matmul_matches_the_cpu_reference_for_every_weight_type() {
         let Some(gpu) = gpu(&GpuOptions::new()) else { return };
         let mut rng = Rng::new(11);
         for ty in TYPES {
-            // Row counts that are not multiples of a workgroup's rows; token counts that are
-            // not multiples of its four tokens.
-            for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
-                let (w, bytes) = weights(&mut rng, ty, rows, cols);
-                let x = random(&mut rng, t * cols, 2.0);
-                let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
-                let mut h = Harness::new(&gpu, &bytes, 64, t * cols).unwrap();
-                let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
-                h.matmul(&w, &input, &out).unwrap();
-                h.run(t, 0).unwrap();
-                // The two sides quantize the same activations; a division rounded differently
-                // can move one level of one value (1/127 of the largest), nothing more.
-                assert_close(&format!("{ty} {rows}x{cols}, {t} tokens"), &h.read(&out, t * rows), &cpu, &mags, 1e-5);
-            }
+            check_matmul(&gpu, &mut rng, ty, "");
         }
     }
 
@@ -273,21 +279,8 @@ mod on_device {
                 assert!(cfg.wg / cfg.rows > 1, "several lanes per row");
                 assert_eq!(cfg.subgroups, !no_subgroups && limits.subgroup_min >= 4);
                 ran_subgroups |= cfg.subgroups;
-                for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
-                    let (w, bytes) = weights(&mut rng, ty, rows, cols);
-                    let x = random(&mut rng, t * cols, 2.0);
-                    let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
-                    let mut h = Harness::new(&gpu, &bytes, 64, t * cols).unwrap();
-                    let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
-                    h.matmul(&w, &input, &out).unwrap();
-                    h.run(t, 0).unwrap();
-                    let what = format!(
-                        "{ty} {rows}x{cols}, {t} tokens, {} lanes/row, subgroups {}",
-                        cfg.wg / cfg.rows,
-                        cfg.subgroups
-                    );
-                    assert_close(&what, &h.read(&out, t * rows), &cpu, &mags, 1e-5);
-                }
+                let what = format!(", {} lanes/row, subgroups {}", cfg.wg / cfg.rows, cfg.subgroups);
+                check_matmul(&gpu, &mut rng, ty, &what);
             }
         }
         eprintln!(
