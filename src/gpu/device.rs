@@ -49,7 +49,7 @@ pub struct GpuInfo {
     pub device_type: String,
     pub shader_f16: bool,
     pub subgroups: bool,
-    /// The smallest subgroup the adapter reports (0 without subgroups).
+    /// The smallest subgroup the kernels may rely on (0: no subgroup operations).
     pub subgroup_min: u32,
     /// The KV cache holds f16 values (shader-f16 present and allowed), else f32.
     pub kv_f16: bool,
@@ -80,8 +80,6 @@ pub struct Gpu {
     info: GpuInfo,
     pub(crate) limits: wgpu::Limits,
     max_binding: u64,
-    /// The smallest subgroup the kernels may rely on (0: no subgroup operations).
-    subgroup_min: u32,
     /// Tests: the hardware kernel configuration on a software adapter.
     hardware_config: bool,
     /// Uncaptured errors (validation, out of memory), oldest first.
@@ -173,12 +171,22 @@ impl Gpu {
             info,
             limits,
             max_binding,
-            subgroup_min,
             hardware_config: opts.hardware_config,
             errors,
             lost,
             attention_split: opts.attention_split.max(1),
         })
+    }
+
+    /// Refuses a software adapter (lavapipe, SwiftShader): what `auto` does, since the CPU
+    /// kernels are faster than a CPU emulating a GPU.
+    pub fn require_hardware(&self) -> Result<(), GpuError> {
+        if self.info.device_type == "Cpu" {
+            return Err(GpuError::NoAdapter {
+                detail: format!("only a software adapter ({}): the CPU backend is faster", self.info.adapter),
+            });
+        }
+        Ok(())
     }
 
     pub fn info(&self) -> &GpuInfo {
@@ -202,7 +210,7 @@ impl Gpu {
             workgroup_storage: self.limits.max_compute_workgroup_storage_size,
             storage_buffers: self.limits.max_storage_buffers_per_shader_stage,
             software: self.info.device_type == "Cpu" && !self.hardware_config,
-            subgroup_min: self.subgroup_min,
+            subgroup_min: self.info.subgroup_min,
         }
     }
 

@@ -736,20 +736,25 @@ impl GpuForward {
     /// device that does not finish within [`READBACK_TIMEOUT`] is reported lost).
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn wait(&mut self, logits: &mut [f32]) -> Result<(), GpuError> {
-        if self.pending.is_none() {
+        self.wait_rows(logits, &mut |_, _| {})
+    }
+
+    /// Blocks until the pending readback is in, then passes each of its rows (copied into
+    /// `row`) to `f(index, row)`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn wait_rows(&mut self, row: &mut [f32], f: &mut dyn FnMut(usize, &[f32])) -> Result<(), GpuError> {
+        let Some(p) = self.pending.take() else {
             return Ok(());
-        }
+        };
         let polled =
             self.gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
         if let Err(e) = polled {
             self.gpu.check("waiting for the GPU")?;
             return Err(GpuError::DeviceLost { detail: format!("waiting for the logits: {e}") });
         }
-        if !self.poll(logits)? {
-            self.pending = None;
-            return Err(GpuError::Readback { detail: "the mapping did not complete".into() });
-        }
-        Ok(())
+        let result = p.state.lock().ok().and_then(|mut s| s.done.take());
+        let result = result.unwrap_or_else(|| Err("the mapping did not complete".into()));
+        self.take(result, p.rows, row, f)
     }
 
     /// Evaluates `tokens` at positions `n_past..` and waits for the results: the last token's
@@ -779,18 +784,7 @@ impl GpuForward {
                 self.output_rows(&mut enc, r0, rows);
                 self.gpu.queue.submit([enc.finish()]);
                 self.request(rows);
-                let polled = self
-                    .gpu
-                    .device
-                    .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(READBACK_TIMEOUT) });
-                self.gpu.check("waiting for the GPU")?;
-                if let Err(e) = polled {
-                    return Err(GpuError::DeviceLost { detail: format!("waiting for the logits: {e}") }.into());
-                }
-                let p = self.pending.take().expect("requested just above");
-                let result = p.state.lock().ok().and_then(|mut s| s.done.take());
-                let result = result.unwrap_or_else(|| Err("the mapping did not complete".into()));
-                self.take(result, rows, logits, &mut |i, row| sink(done + r0 + i, row))?;
+                self.wait_rows(logits, &mut |i, row| sink(done + r0 + i, row))?;
                 r0 += rows;
             }
             self.gpu.check("evaluating a batch of tokens")?;

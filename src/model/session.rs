@@ -192,14 +192,8 @@ impl<'m> Session<'m> {
             #[cfg(not(target_arch = "wasm32"))]
             let open = |hardware_only: bool| -> Result<Box<crate::gpu::GpuForward>> {
                 let device = crate::gpu::Gpu::new(&opts.gpu)?;
-                if hardware_only && device.info().device_type == "Cpu" {
-                    return Err(crate::error::GpuError::NoAdapter {
-                        detail: format!(
-                            "only a software adapter ({}): the CPU backend is faster",
-                            device.info().adapter
-                        ),
-                    }
-                    .into());
+                if hardware_only {
+                    device.require_hardware()?;
                 }
                 forward(device)
             };

@@ -548,11 +548,8 @@ impl Engine {
         let (model, tokenizer, template) = Self::load(model)?;
         let session = async {
             let gpu = crate::gpu::Gpu::open(&opts.gpu).await?;
-            if auto && gpu.info().device_type == "Cpu" {
-                return Err(crate::error::GpuError::NoAdapter {
-                    detail: format!("only a software adapter ({}): the CPU backend is faster", gpu.info().adapter),
-                }
-                .into());
+            if auto {
+                gpu.require_hardware()?;
             }
             let mut session = crate::Session::with_gpu(Arc::clone(&model), opts.clone(), gpu)?;
             session.settle().await?;
