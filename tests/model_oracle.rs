@@ -5,8 +5,9 @@
 //!   (`tests/fixtures/reference/greedy.reference.jsonl`, from `scripts/oracle/reference_fixtures.py`).
 //!
 //! Teacher-forced on llama.cpp's own continuations, ruvllm must pick llama.cpp's top-1 token
-//! wherever llama.cpp is confident, be at least as close to the float64 reference as llama.cpp is
-//! (mean KL), and reproduce llama.cpp's perplexity within 0.5 %.
+//! wherever llama.cpp is confident (and the exact reference does not contradict it), be at least
+//! as close to the float64 reference as llama.cpp is (mean KL), and reproduce llama.cpp's
+//! perplexity within 0.5 %.
 
 mod common;
 
@@ -48,30 +49,47 @@ fn teacher_forced(model: &Model, prompt: &[u32], generated: &[u32]) -> Vec<Vec<f
     out
 }
 
-/// The bounds every model is held to.
-///
-/// The issue's bar is "KL no larger than llama.cpp's and no disagreement where llama.cpp's top-2
-/// margin is >= 0.3". Both runtimes quantize activations the same way (ggml's Q8 reference), so
-/// both sit ~2e-3 KL from the float64 reference and either can be slightly closer: measured,
-/// ruvllm is 7 % further on Q4_1 and 5 % on Q8_0, and closer on Q4_K (-5 %) and Q6_K (-3 %).
-/// llama.cpp itself parts from the reference at margins up to 0.33, and ruvllm's few
-/// disagreements sit at margins 0.30–0.46. These bounds hold that measured state so that any
-/// regression fails: KL within 1.2x llama.cpp's, disagreements on at most 0.5 % of the
-/// confident steps.
+/// The bounds every model is held to, the issue's bar:
+/// - mean KL from the float64 reference no larger than llama.cpp's. ruvllm quantizes the
+///   attention's Q/K/V inputs as value-and-residual pairs (`ops::quantize_rows_paired`), which
+///   takes out the largest share of the activation rounding that both runtimes otherwise share:
+///   measured, 37 % below llama.cpp on Q4_1, 41 % on Q8_0, 20 % on Q4_K, 29 % on Q6_K.
+/// - llama.cpp's top-1 token wherever llama.cpp's top-2 margin is at least 0.3, unless the exact
+///   reference says llama.cpp is not entitled to that confidence: it prefers ruvllm's token, or
+///   its own margin between the two tokens is under 0.3 (llama.cpp's noise widened a near-tie).
+///   Every such step is printed. Measured, none on Q4_1; on the requantized models 7 of ~2800,
+///   4 where the reference sides with ruvllm and 3 where its margin is 0.14-0.22.
 fn check_report(name: &str, rep: &Report) {
-    assert!(rep.kl_ours <= 1.2 * rep.kl_llama, "{name}: KL {:.3e} vs llama.cpp {:.3e}", rep.kl_ours, rep.kl_llama);
+    for d in &rep.disagreements {
+        eprintln!("{name}: top-1 differs where llama.cpp is confident: {}", d.text);
+    }
+    assert!(rep.kl_ours <= rep.kl_llama, "{name}: KL {:.3e} vs llama.cpp {:.3e}", rep.kl_ours, rep.kl_llama);
+    let wrong: Vec<&str> = rep
+        .disagreements
+        .iter()
+        .filter(|d| d.reference_margin.is_none_or(|m| m <= -0.3))
+        .map(|d| d.text.as_str())
+        .collect();
     assert!(
-        rep.disagreements.len() * 200 <= rep.confident,
-        "{name}: top-1 differs where llama.cpp is confident:\n{}",
-        rep.disagreements.join("\n")
+        wrong.is_empty(),
+        "{name}: top-1 differs where llama.cpp and the exact reference agree:\n{}",
+        wrong.join("\n")
     );
+}
+
+/// A confident llama.cpp step where ruvllm's top-1 differs.
+struct Disagreement {
+    text: String,
+    /// The reference's log-probability of ruvllm's token minus llama.cpp's (`None` if either is
+    /// outside the reference's top 40).
+    reference_margin: Option<f64>,
 }
 
 struct Report {
     steps: usize,
     agree: usize,
     confident: usize,
-    disagreements: Vec<String>,
+    disagreements: Vec<Disagreement>,
     kl_ours: f64,
     kl_llama: f64,
 }
@@ -100,10 +118,20 @@ fn teacher_forced_report(model: &Model, dir: &str, reference: &str) -> Report {
             if margin >= 0.3 {
                 rep.confident += 1;
                 if top1 != theirs {
-                    rep.disagreements.push(format!(
-                        "{name} step {i}: llama.cpp {theirs} (margin {margin:.3}), ruvllm {top1} (ruvllm margin {:.3})",
-                        lp[top1] - lp[theirs]
-                    ));
+                    let rs = &r["steps"][i];
+                    let ref_lp = |id: usize| {
+                        let at = rs["top_ids"].as_array().unwrap().iter().position(|x| x.as_u64() == Some(id as u64));
+                        at.map(|j| rs["top_logprobs"][j].as_f64().unwrap())
+                    };
+                    let reference_margin = ref_lp(top1).zip(ref_lp(theirs)).map(|(a, b)| a - b);
+                    let text = format!(
+                        "{name} step {i}: llama.cpp {theirs} (margin {margin:.3}), ruvllm {top1} (margin {:.3}), \
+                         exact reference {} (ruvllm's token minus llama.cpp's: {})",
+                        lp[top1] - lp[theirs],
+                        rs["argmax"],
+                        reference_margin.map_or("outside its top 40".into(), |m| format!("{m:.3}"))
+                    );
+                    rep.disagreements.push(Disagreement { text, reference_margin });
                 }
             }
             // KL from the reference, over the reference's top ids that llama.cpp also reported.

@@ -115,6 +115,8 @@ struct Scratch {
     /// One row of attention scores per thread.
     scores: Vec<f32>,
     xq: Vec<u8>,
+    /// The activations a paired quantization leaves out (one row).
+    resid: Vec<f32>,
     /// A batched matmul's `[row][token]` results before they are transposed.
     tmp: Vec<f32>,
     /// A decode step's fused projections (Q, K, V; gate, up) before they are split.
@@ -235,21 +237,17 @@ impl<'m> Session<'m> {
         let cpu = opts.backend == Backend::Cpu;
         let (b, e, kv, ff) = (opts.n_batch * cpu as usize, c.n_embd, c.kv_dim(), c.n_ff);
         let q_dim = c.n_head * c.head_dim;
-        let max_act = model
-            .layers
-            .iter()
-            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
-            .chain([&model.output])
-            .map(Linear::act_row_bytes)
-            .max()
-            .unwrap_or(0);
-        let max_rows = model
-            .layers
-            .iter()
-            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
-            .map(|l| l.rows)
-            .max()
-            .unwrap_or(0);
+        // Per token: the activation bytes and matmul rows of every linear, twice over for the
+        // attention's input projections (their input is quantized in pairs).
+        let linears = || {
+            model
+                .layers
+                .iter()
+                .flat_map(|l| [(&l.wq, 2), (&l.wk, 2), (&l.wv, 2), (&l.wo, 1), (&l.gate, 1), (&l.up, 1), (&l.down, 1)])
+        };
+        let max_act =
+            linears().map(|(w, per)| per * w.act_row_bytes()).chain([model.output.act_row_bytes()]).max().unwrap_or(0);
+        let max_rows = linears().map(|(w, per)| per * w.rows).max().unwrap_or(0);
         let cache = c.n_layer * opts.n_ctx * kv * cpu as usize;
         let (k_cache, v_cache) = (zeroed("KV cache (keys)", cache)?, zeroed("KV cache (values)", cache)?);
         Ok(Self {
@@ -269,14 +267,15 @@ impl<'m> Session<'m> {
                 up: vec![0.0; b * ff],
                 scores: vec![0.0; b.min(1) * opts.threads * (c.n_head / c.n_head_kv) * opts.n_ctx],
                 xq: vec![0; b * max_act],
-                tmp: vec![0.0; if b > 1 { b * max_rows } else { 0 }],
+                resid: vec![0.0; b.min(1) * e],
+                tmp: vec![0.0; b * max_rows],
                 fused: vec![
                     0.0;
                     b.min(1)
                         * model
                             .layers
                             .iter()
-                            .map(|l| (l.wq.rows + l.wk.rows + l.wv.rows).max(l.gate.rows + l.up.rows))
+                            .map(|l| (2 * (l.wq.rows + l.wk.rows + l.wv.rows)).max(l.gate.rows + l.up.rows))
                             .max()
                             .unwrap_or(0)
                 ],
@@ -451,7 +450,17 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         self.opts.kernels.rms_norm(&s.x[i * e..(i + 1) * e], &m.output_norm, m.config().rms_eps, &mut s.xn[..e]);
         ops::quantize_rows(&self.opts.kernels, &m.output, &s.xn[..e], 1, &mut s.xq)?;
-        ops::matmul(&self.opts.kernels, &mut self.pool, &m.output, m.bytes(), &s.xq, 1, &mut self.logits, &mut [])?;
+        ops::matmul(
+            &self.opts.kernels,
+            &mut self.pool,
+            &m.output,
+            m.bytes(),
+            &s.xq,
+            1,
+            false,
+            &mut self.logits,
+            &mut [],
+        )?;
         Ok(())
     }
 
@@ -468,7 +477,7 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         let pool = &mut self.pool;
         let k = &self.opts.kernels;
-        let mut mm = Matmul { k, pool, bytes, tmp: &mut s.tmp, fused: &mut s.fused };
+        let mut mm = Matmul { k, pool, bytes, tmp: &mut s.tmp, fused: &mut s.fused, resid: &mut s.resid };
 
         for (i, &tok) in tokens.iter().enumerate() {
             ops::embed_row(&m.tok_embd, bytes, tok as usize, &mut s.x[i * e..(i + 1) * e])?;
@@ -480,7 +489,10 @@ impl<'m> Session<'m> {
             for i in 0..t {
                 k.rms_norm(&s.x[i * e..(i + 1) * e], attn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            mm.project(&s.xn, t, &mut s.xq, &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])])?;
+            // Q, K and V from paired activations: their rounding is what parts a quantized
+            // forward pass furthest from the exact one (K's lives on in the cache).
+            let qkv = &mut [(wq, &mut s.q[..]), (wk, &mut s.k[..]), (wv, &mut s.v[..])];
+            mm.project(&s.xn, t, true, &mut s.xq, qkv)?;
             let k_cache = &mut self.k_cache[l * layer_cache..(l + 1) * layer_cache];
             let v_cache = &mut self.v_cache[l * layer_cache..(l + 1) * layer_cache];
             for i in 0..t {
@@ -500,17 +512,17 @@ impl<'m> Session<'m> {
                 let q = &q[i * q_dim + g * group * hd..][..group * hd];
                 k.attend_group(q, hd, k_cache, v_cache, kv, g * hd, n_past, scores, out);
             });
-            mm.project(&s.attn, t, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
+            mm.project(&s.attn, t, false, &mut s.xq, &mut [(wo, &mut s.proj[..])])?;
             k.add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
 
             // Feed-forward block.
             for i in 0..t {
                 k.rms_norm(&s.x[i * e..(i + 1) * e], ffn_norm, c.rms_eps, &mut s.xn[i * e..(i + 1) * e]);
             }
-            mm.project(&s.xn, t, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
+            mm.project(&s.xn, t, false, &mut s.xq, &mut [(gate, &mut s.gate[..]), (up, &mut s.up[..])])?;
             let ff = c.n_ff;
             k.silu_mul(&mut s.gate[..t * ff], &s.up[..t * ff]);
-            mm.project(&s.gate, t, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
+            mm.project(&s.gate, t, false, &mut s.xq, &mut [(down, &mut s.proj[..])])?;
             k.add_assign(&mut s.x[..t * e], &s.proj[..t * e]);
         }
         self.n_past += t;
@@ -535,24 +547,38 @@ struct Matmul<'a> {
     bytes: &'a [u8],
     tmp: &'a mut [f32],
     fused: &'a mut [f32],
+    resid: &'a mut [f32],
 }
 
 impl Matmul<'_> {
     /// Multiplies `t` rows of `input` by each linear (all with the same input width),
-    /// quantizing the input once per activation type.
+    /// quantizing the input once per activation type: as value-and-residual pairs if `paired`
+    /// ([`ops::quantize_rows_paired`]).
     /// A single token's projections that share an activation type run as one fused region.
-    fn project(&mut self, input: &[f32], t: usize, xq: &mut [u8], outs: &mut [(&Linear, &mut [f32])]) -> Result<()> {
+    fn project(
+        &mut self,
+        input: &[f32],
+        t: usize,
+        paired: bool,
+        xq: &mut [u8],
+        outs: &mut [(&Linear, &mut [f32])],
+    ) -> Result<()> {
+        let per = 1 + paired as usize;
+        let quantize = |k, w, xq: &mut [u8], resid: &mut [f32]| match paired {
+            true => ops::quantize_rows_paired(k, w, input, t, xq, resid),
+            false => ops::quantize_rows(k, w, input, t, xq),
+        };
         let fusable = t == 1
             && (2..=4).contains(&outs.len())
             && outs.iter().all(|(w, _)| w.act_type() == outs[0].0.act_type() && w.cols == outs[0].0.cols)
-            && outs.iter().map(|(w, _)| w.rows).sum::<usize>() <= self.fused.len();
+            && per * outs.iter().map(|(w, _)| w.rows).sum::<usize>() <= self.fused.len();
         if fusable {
-            ops::quantize_rows(self.k, outs[0].0, input, 1, xq)?;
+            quantize(self.k, outs[0].0, xq, self.resid)?;
             let mut ws = [outs[0].0; 4];
             for (d, (w, _)) in ws.iter_mut().zip(outs.iter()) {
                 *d = w;
             }
-            ops::matvec_fused(self.k, self.pool, &ws[..outs.len()], self.bytes, xq, self.fused)?;
+            ops::matvec_fused(self.k, self.pool, &ws[..outs.len()], self.bytes, xq, paired, self.fused)?;
             let mut at = 0;
             for (w, out) in outs.iter_mut() {
                 out[..w.rows].copy_from_slice(&self.fused[at..at + w.rows]);
@@ -563,10 +589,10 @@ impl Matmul<'_> {
         let mut quantized_as = None;
         for (w, out) in outs.iter_mut() {
             if quantized_as != Some(w.act_type()) {
-                ops::quantize_rows(self.k, w, input, t, xq)?;
+                quantize(self.k, w, xq, self.resid)?;
                 quantized_as = Some(w.act_type());
             }
-            ops::matmul(self.k, self.pool, w, self.bytes, xq, t, out, self.tmp)?;
+            ops::matmul(self.k, self.pool, w, self.bytes, xq, t, paired, out, self.tmp)?;
         }
         Ok(())
     }

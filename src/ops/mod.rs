@@ -49,6 +49,39 @@ pub fn quantize_rows(k: &Kernels, w: &Linear, x: &[f32], t: usize, out: &mut [u8
     Ok(())
 }
 
+/// Quantizes `t` rows of activations as value-and-residual pairs: token `i`'s quantized row
+/// `2i` is its value (as [`quantize_rows`] makes it) and row `2i + 1` is what that row leaves
+/// out (`x - dequantize(row 2i)`), quantized again. A matmul over both rows, summed
+/// ([`matmul`] and [`matvec_fused`] with `paired`), still runs the integer dot products of the
+/// Q8 form but sees the activations to about 1/254 of one row's rounding: the inputs of the
+/// attention's Q, K and V projections are quantized this way, where one row's rounding costs
+/// the most accuracy (see `Matmul::project` in `model::session`). `resid` holds `w.cols`
+/// values.
+pub fn quantize_rows_paired(
+    k: &Kernels,
+    w: &Linear,
+    x: &[f32],
+    t: usize,
+    out: &mut [u8],
+    resid: &mut [f32],
+) -> Result<(), QuantError> {
+    let (rb, n, act) = (w.act_row_bytes(), w.cols, w.act_type());
+    let resid = &mut resid[..n];
+    for (row, pair) in x[..t * n].chunks_exact(n).zip(out[..2 * t * rb].chunks_exact_mut(2 * rb)) {
+        let (hi, lo) = pair.split_at_mut(rb);
+        k.quantize_activations(w.ty, row, hi)?;
+        crate::quant::dequantize(act, hi, resid)?;
+        for (r, &v) in resid.iter_mut().zip(row) {
+            *r = v - *r;
+        }
+        k.quantize_activations(w.ty, resid, lo)?;
+        if act == GgmlType::Q8_1 {
+            crate::quant::q8_1_residual_sums(row, hi, lo);
+        }
+    }
+    Ok(())
+}
+
 /// Weight rows a thread works through before moving to the next group of activation rows: a
 /// tile of weights small enough to stay in L1 while every activation group passes over it.
 const ROW_TILE: usize = 16;
@@ -58,12 +91,14 @@ const ROW_TILE: usize = 16;
 const MIN_PARALLEL_BYTES: usize = 32 * 1024;
 
 /// `out[i][r] = sum_c W[r][c] * x[i][c]` for `t` activation rows already quantized by
-/// [`quantize_rows`], on the pool's threads (weight rows split evenly between them).
+/// [`quantize_rows`] (or, if `paired`, `t` pairs by [`quantize_rows_paired`], each pair's two
+/// dot products summed), on the pool's threads (weight rows split evenly between them).
 ///
 /// Each weight row is loaded once per group of [`kernels::MAX_ROWS`] activation rows, and a
 /// tile of [`ROW_TILE`] weight rows is reused by every group, so a prompt's prefill reads the
-/// weights once, not once per token. For `t > 1` the results are gathered in `tmp` (at least
-/// `t * rows` values) as `[row][token]` and transposed into `out`.
+/// weights once, not once per token. For more than one activation row the results are gathered
+/// in `tmp` (at least `t * rows` values, twice that if `paired`) as `[row][activation row]`
+/// and transposed into `out`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     k: &Kernels,
@@ -72,6 +107,7 @@ pub fn matmul(
     file: &[u8],
     xq: &[u8],
     t: usize,
+    paired: bool,
     out: &mut [f32],
     tmp: &mut [f32],
 ) -> Result<(), QuantError> {
@@ -85,11 +121,16 @@ pub fn matmul(
         got,
         expected,
     };
-    if xq.len() < t * rb {
-        return Err(short("activations", xq.len(), t * rb));
+    let per = 1 + paired as usize;
+    let n_act = t * per;
+    if xq.len() < n_act * rb {
+        return Err(short("activations", xq.len(), n_act * rb));
     }
-    if out.len() < t * w.rows || (t > 1 && tmp.len() < t * w.rows) {
-        return Err(short("output", out.len().min(tmp.len()), t * w.rows));
+    if out.len() < t * w.rows {
+        return Err(short("output", out.len(), t * w.rows));
+    }
+    if n_act > 1 && tmp.len() < n_act * w.rows {
+        return Err(short("scratch", tmp.len(), n_act * w.rows));
     }
     let weights = w.weights(file);
     let wrb = w.row_bytes;
@@ -99,27 +140,27 @@ pub fn matmul(
     } else {
         w.rows.div_ceil(threads * 4).max(8)
     };
-    if t == 1 {
+    if n_act == 1 {
         pool.for_chunks(&mut out[..w.rows], chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
             let rows = &weights[ci * chunk_rows * wrb..][..o.len() * wrb];
             k.mat_rows(w.ty, dot, rows, wrb, &xq[..rb], 1, o, 1);
         });
         return Ok(());
     }
-    let xq = &xq[..t * rb];
-    pool.for_chunks(&mut tmp[..t * w.rows], chunk_rows * t, &mut [0u8; 0], 0, |ci, o, _| {
+    let xq = &xq[..n_act * rb];
+    pool.for_chunks(&mut tmp[..n_act * w.rows], chunk_rows * n_act, &mut [0u8; 0], 0, |ci, o, _| {
         let first = ci * chunk_rows;
-        for (ti, tile) in o.chunks_mut(ROW_TILE * t).enumerate() {
-            let tile_rows = &weights[(first + ti * ROW_TILE) * wrb..][..tile.len() / t * wrb];
+        for (ti, tile) in o.chunks_mut(ROW_TILE * n_act).enumerate() {
+            let tile_rows = &weights[(first + ti * ROW_TILE) * wrb..][..tile.len() / n_act * wrb];
             for (g, acts) in xq.chunks(kernels::MAX_ROWS * rb).enumerate() {
                 let n = acts.len() / rb;
-                k.mat_rows(w.ty, dot, tile_rows, wrb, acts, n, &mut tile[g * kernels::MAX_ROWS..], t);
+                k.mat_rows(w.ty, dot, tile_rows, wrb, acts, n, &mut tile[g * kernels::MAX_ROWS..], n_act);
             }
         }
     });
-    for (r, col) in tmp[..t * w.rows].chunks_exact(t).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            out[i * w.rows + r] = v;
+    for (r, col) in tmp[..n_act * w.rows].chunks_exact(n_act).enumerate() {
+        for (i, v) in col.chunks_exact(per).enumerate() {
+            out[i * w.rows + r] = if paired { v[0] + v[1] } else { v[0] };
         }
     }
     Ok(())
@@ -129,16 +170,19 @@ pub fn matmul(
 /// projections; gate and up), as one parallel region: their rows are concatenated into `out`
 /// (at least the sum of their row counts) and split between the threads together, so a token
 /// pays one fork-join instead of one per linear. `xq` is the input quantized for their (common)
-/// activation type.
+/// activation type (a pair of rows if `paired`, by [`quantize_rows_paired`]: `out` then needs
+/// twice the rows, as scratch, and the sums land in the first half).
 pub fn matvec_fused(
     k: &Kernels,
     pool: &mut ThreadPool,
     ws: &[&Linear],
     file: &[u8],
     xq: &[u8],
+    paired: bool,
     out: &mut [f32],
 ) -> Result<(), QuantError> {
     let total: usize = ws.iter().map(|w| w.rows).sum();
+    let per = 1 + paired as usize;
     let mut dots = [None; 4];
     if ws.len() > dots.len() || ws.is_empty() {
         return Err(QuantError::Unsupported { op: "matvec_fused", ty: ws.first().map_or(GgmlType::F32, |w| w.ty) });
@@ -151,32 +195,40 @@ pub fn matvec_fused(
         }
     }
     let rb = ws[0].act_row_bytes();
-    if xq.len() < rb || out.len() < total {
+    if xq.len() < per * rb || out.len() < per * total {
         return Err(QuantError::ByteLength {
             op: "matvec_fused",
             ty: ws[0].act_type(),
             what: "activations or output",
             got: xq.len().min(out.len()),
-            expected: rb.max(total),
+            expected: (per * rb).max(per * total),
         });
     }
     let threads = pool.threads();
     let bytes: usize = ws.iter().map(|w| w.rows * w.row_bytes).sum();
     let chunk_rows =
         if threads == 1 || bytes < MIN_PARALLEL_BYTES { total } else { total.div_ceil(threads * 4).max(8) };
-    pool.for_chunks(&mut out[..total], chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
-        // Global rows `first..first + o.len()`, possibly spanning several linears.
+    pool.for_chunks(&mut out[..per * total], per * chunk_rows, &mut [0u8; 0], 0, |ci, o, _| {
+        // Global rows `first..first + o.len() / per`, possibly spanning several linears.
         let first = ci * chunk_rows;
         let mut base = 0;
         for (w, dot) in ws.iter().zip(dots.iter().flatten()) {
-            let (lo, hi) = (first.max(base), (first + o.len()).min(base + w.rows));
+            let (lo, hi) = (first.max(base), (first + o.len() / per).min(base + w.rows));
             if lo < hi {
                 let weights = &w.weights(file)[(lo - base) * w.row_bytes..(hi - base) * w.row_bytes];
-                k.mat_rows(w.ty, *dot, weights, w.row_bytes, &xq[..rb], 1, &mut o[lo - first..hi - first], 1);
+                let o = &mut o[per * (lo - first)..per * (hi - first)];
+                k.mat_rows(w.ty, *dot, weights, w.row_bytes, &xq[..per * rb], per, o, per);
             }
             base += w.rows;
         }
     });
+    if paired {
+        // Row r's pair sits at 2r, 2r + 1 >= r: summing in row order never reads a slot already
+        // overwritten.
+        for r in 0..total {
+            out[r] = out[2 * r] + out[2 * r + 1];
+        }
+    }
     Ok(())
 }
 
@@ -442,15 +494,73 @@ mod tests {
             let mut pool = ThreadPool::new(threads).unwrap();
             let mut fused = vec![0f32; 66];
             let refs: Vec<&Linear> = ws.iter().collect();
-            matvec_fused(&k, &mut pool, &refs, &file, &xq, &mut fused).unwrap();
+            matvec_fused(&k, &mut pool, &refs, &file, &xq, false, &mut fused).unwrap();
             let mut at = 0;
             for w in &ws {
                 let mut out = vec![0f32; w.rows];
-                matmul(&k, &mut pool, w, &file, &xq, 1, &mut out, &mut []).unwrap();
+                matmul(&k, &mut pool, w, &file, &xq, 1, false, &mut out, &mut []).unwrap();
                 assert_eq!(&fused[at..at + w.rows], &out[..], "{} rows at {at}, {threads} threads", w.ty);
                 at += w.rows;
             }
-            assert!(matvec_fused(&k, &mut pool, &refs, &file, &xq, &mut fused[..65]).is_err());
+            assert!(matvec_fused(&k, &mut pool, &refs, &file, &xq, false, &mut fused[..65]).is_err());
+        }
+    }
+
+    /// The residual row takes the value row's rounding out of the product: ~127x closer to the
+    /// exact product of the dequantized weights with the f32 activations, for every activation
+    /// type (Q8_0, Q8_1 with its sums, Q8_K, F16) and kernel flavour, through the batched
+    /// matmul and the fused decode product alike.
+    #[test]
+    fn paired_activations_are_fifty_times_closer_to_the_exact_product() {
+        use crate::test_util::Rng;
+        let mut rng = Rng::new(11);
+        let (rows, cols, t) = (24, 512, 3);
+        for ty in [
+            GgmlType::Q4_0,
+            GgmlType::Q4_1,
+            GgmlType::Q5_1,
+            GgmlType::Q8_0,
+            GgmlType::Q4_K,
+            GgmlType::Q6_K,
+            GgmlType::F16,
+        ] {
+            let row_bytes = ty.row_bytes(cols as u64).unwrap() as usize;
+            let wf: Vec<f32> = (0..rows * cols).map(|_| rng.range(-1.0, 1.0)).collect();
+            let mut file = vec![0u8; rows * row_bytes];
+            match ty {
+                GgmlType::F16 => crate::quant::quantize(ty, &wf, &mut file).unwrap(),
+                _ => crate::quant::quantize_weights(ty, &wf, &mut file).unwrap(),
+            }
+            let mut wd = vec![0f32; rows * cols];
+            crate::quant::dequantize(ty, &file, &mut wd).unwrap();
+            let w = Linear { ty, rows, cols, start: 0, row_bytes };
+            // Activations with a nonzero mean and an outlier in every 32, as after RMSNorm.
+            let x: Vec<f32> =
+                (0..t * cols).map(|i| rng.range(-1.0, 1.5) * if i % 32 == 7 { 30.0 } else { 1.0 }).collect();
+            let exact: Vec<f64> = (0..t * rows)
+                .map(|j| {
+                    let (i, r) = (j / rows, j % rows);
+                    (0..cols).map(|c| wd[r * cols + c] as f64 * x[i * cols + c] as f64).sum()
+                })
+                .collect();
+            let err = |got: &[f32]| got.iter().zip(&exact).map(|(&g, &e)| (g as f64 - e).abs()).sum::<f64>();
+            for k in Kernels::available() {
+                let mut pool = ThreadPool::new(2).unwrap();
+                let rb = w.act_row_bytes();
+                let (mut xq, mut resid, mut tmp) = (vec![0u8; 2 * t * rb], vec![0f32; cols], vec![0f32; 2 * t * rows]);
+                let (mut single, mut paired) = (vec![0f32; t * rows], vec![0f32; t * rows]);
+                quantize_rows(&k, &w, &x, t, &mut xq).unwrap();
+                matmul(&k, &mut pool, &w, &file, &xq, t, false, &mut single, &mut tmp).unwrap();
+                quantize_rows_paired(&k, &w, &x, t, &mut xq, &mut resid).unwrap();
+                matmul(&k, &mut pool, &w, &file, &xq, t, true, &mut paired, &mut tmp).unwrap();
+                let (e1, e2) = (err(&single), err(&paired));
+                assert!(e2 * 50.0 < e1, "{ty} {k:?}: paired error {e2:.3e}, single {e1:.3e}");
+                // One token through the fused decode product: the batched matmul's first row.
+                let mut fused = vec![0f32; 2 * rows];
+                quantize_rows_paired(&k, &w, &x[..cols], 1, &mut xq, &mut resid).unwrap();
+                matvec_fused(&k, &mut pool, &[&w], &file, &xq, true, &mut fused).unwrap();
+                assert_eq!(&fused[..rows], &paired[..rows], "{ty} {k:?}");
+            }
         }
     }
 

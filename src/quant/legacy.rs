@@ -64,6 +64,20 @@ pub struct BlockQ8_1 {
     pub qs: [i8; QK],
 }
 
+/// Sets the `s` of each block of `lo`, the Q8_1 residual row of `x` after `hi` (see
+/// [`crate::ops::quantize_rows_paired`]), to what `hi`'s `s` misses of the block's sum of `x`.
+/// The `+ m` term of a Q4_1/Q5_1 dot then sees `s_hi + s_lo` = the exact sum, rounded only
+/// where it is small: `hi`'s own `s` is `d * sum(q)` in f16, an error the residual's values do
+/// not carry. `x` holds the values of `hi.len() / 36` blocks and `lo` as many blocks.
+pub(crate) fn q8_1_residual_sums(x: &[f32], hi: &[u8], lo: &mut [u8]) {
+    let hi: &[BlockQ8_1] = bytemuck::cast_slice(hi);
+    let lo: &mut [BlockQ8_1] = bytemuck::cast_slice_mut(lo);
+    for ((x, h), l) in x.chunks_exact(QK).zip(hi).zip(lo) {
+        let sum: f64 = x.iter().map(|&v| v as f64).sum();
+        l.s = f16_bytes((sum - f16_le(h.s) as f64) as f32);
+    }
+}
+
 impl BlockQ4_0 {
     /// The 32 quantized values, offset removed (-8..=7).
     #[inline]

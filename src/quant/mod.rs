@@ -19,6 +19,7 @@ use std::fmt::Debug;
 
 pub use float::{BlockBF16, BlockF16, BlockF32};
 pub use kquants::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
+pub(crate) use legacy::q8_1_residual_sums;
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, QK};
 pub use quantize::{quantize_weights, QuantizeWeights};
 pub use types::GgmlType;
