@@ -8,7 +8,8 @@
 //
 // Activations are Q8 units: 32 int8 values packed four to a word in `aq` (8 words per unit),
 // and per unit `ads` = (d, s) with s = d * sum(values) — the layout of ggml's Q8_0/Q8_1/Q8_K
-// blocks, one scale per unit (a Q8_K block repeats its scale over its eight units).
+// blocks, one scale per unit (a Q8_K block repeats its scale over its eight units). Paired
+// activations hold each token's residual units after all the tokens' own.
 
 const LANES: u32 = WG / ROWS;
 const UNITS_PER_BLOCK: u32 = BLOCK_VALUES / 32u;
@@ -19,7 +20,7 @@ struct Params {
     out_stride: u32, // output values per token (the tensor's rows)
     units: u32,      // 32-value units per row
     row_bytes: u32,
-    _pad0: u32,
+    paired: u32,     // the activations are value-and-residual pairs (quantize_q8.wgsl)
     _pad1: u32,
     _pad2: u32,
 }
@@ -30,13 +31,21 @@ struct Params {
 @group(0) @binding(4) var<storage, read> ads: array<vec2<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-// The dot product of weight unit `u` (block bytes at b, sub-unit sub) with token `tok`'s
-// activation unit.
-fn token_dot(b: u32, sub: u32, tok: u32, u: u32) -> f32 {
-    let a = tok * p.units + u;
+// The dot product of weight unit `u` (block bytes at b, sub-unit sub) with activation unit a.
+fn act_dot(b: u32, sub: u32, a: u32) -> f32 {
     let a0 = vec4<u32>(aq[a * 8u], aq[a * 8u + 1u], aq[a * 8u + 2u], aq[a * 8u + 3u]);
     let a1 = vec4<u32>(aq[a * 8u + 4u], aq[a * 8u + 5u], aq[a * 8u + 6u], aq[a * 8u + 7u]);
     return unit_dot(b, sub, a0, a1, ads[a]);
+}
+
+// The dot product of weight unit `u` with token `tok`'s activation unit (and, when the
+// activations are pairs, with its residual unit, step.t tokens further on).
+fn token_dot(b: u32, sub: u32, tok: u32, u: u32) -> f32 {
+    var r = act_dot(b, sub, tok * p.units + u);
+    if (p.paired != 0u) {
+        r += act_dot(b, sub, (step.t + tok) * p.units + u);
+    }
+    return r;
 }
 
 @compute @workgroup_size(WG)

@@ -338,7 +338,8 @@ impl Builder<'_> {
     }
 
     /// `out[t] = W . input[t]` for every chunk of `w`; quantized weights read the activations
-    /// already quantized into `aq`/`ads`, float weights read `input`.
+    /// already quantized into `aq`/`ads` (value-and-residual pairs if `paired`), float weights
+    /// read `input`.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &mut self,
@@ -347,6 +348,7 @@ impl Builder<'_> {
         step: &wgpu::Buffer,
         input: &wgpu::Buffer,
         act: &Act,
+        paired: bool,
         out: &wgpu::Buffer,
     ) -> Result<Vec<Dispatch>, GpuError> {
         let kind = Self::kind(name, w)?;
@@ -357,12 +359,14 @@ impl Builder<'_> {
             let grid = Grid::Rows { groups: rows.div_ceil(cfg.rows), tt: TOKENS_PER_WORKGROUP };
             let d = match kind {
                 WeightKind::Quant { .. } => {
-                    let p =
-                        uniform(self.gpu, &[rows, row_base, w.rows as u32, (w.cols / 32) as u32, w.row_bytes as u32]);
+                    let (units, rb) = ((w.cols / 32) as u32, w.row_bytes as u32);
+                    let p = uniform(self.gpu, &[rows, row_base, w.rows as u32, units, rb, paired as u32]);
                     self.dispatch(Kernel::Matmul(kind), &[&p, step, &buffer, &act.aq, &act.ads, out], grid)?
                 }
                 WeightKind::Float { ty } => {
-                    let f16 = (ty == crate::GgmlType::F16) as u32;
+                    // F16 weights see their activations rounded to f16, as the CPU's; a pair
+                    // (f16 value and f16 residual) is the f32 value to 2^-22.
+                    let f16 = (ty == crate::GgmlType::F16 && !paired) as u32;
                     let p = uniform(self.gpu, &[rows, row_base, w.rows as u32, w.cols as u32, w.row_bytes as u32, f16]);
                     self.dispatch(Kernel::Matmul(kind), &[&p, step, &buffer, input, out], grid)?
                 }
@@ -372,7 +376,8 @@ impl Builder<'_> {
         Ok(ops)
     }
 
-    /// Quantizes `cols`-wide rows of `input` into Q8 units for weights of `kind`.
+    /// Quantizes `cols`-wide rows of `input` into Q8 units for weights of `kind` (as
+    /// value-and-residual pairs if `paired`, like the CPU's `ops::quantize_rows_paired`).
     fn quantize(
         &mut self,
         kind: WeightKind,
@@ -380,12 +385,13 @@ impl Builder<'_> {
         step: &wgpu::Buffer,
         input: &wgpu::Buffer,
         act: &Act,
+        paired: bool,
     ) -> Result<Option<Dispatch>, GpuError> {
         let WeightKind::Quant { act_mode, .. } = kind else { return Ok(None) };
         let cfg = self.pipeline(Kernel::QuantizeQ8)?;
         let units = (cols / 32) as u32;
         let groups = if act_mode == 2 { units / 8 } else { units };
-        let p = uniform(self.gpu, &[cols as u32, units, act_mode]);
+        let p = uniform(self.gpu, &[cols as u32, units, act_mode, paired as u32]);
         Ok(Some(self.dispatch(
             Kernel::QuantizeQ8,
             &[&p, step, input, &act.aq, &act.ads],
@@ -394,12 +400,13 @@ impl Builder<'_> {
     }
 
     /// The projections of one input (as the CPU's `project`): activations are quantized once
-    /// per activation type, then each weight's matmul.
+    /// per activation type (in pairs if `paired`), then each weight's matmul.
     fn project(
         &mut self,
         input: &wgpu::Buffer,
         step: &wgpu::Buffer,
         act: &Act,
+        paired: bool,
         outs: &[(&str, &Linear, &wgpu::Buffer)],
     ) -> Result<Vec<Dispatch>, GpuError> {
         let mut ops = Vec::new();
@@ -408,11 +415,11 @@ impl Builder<'_> {
             let kind = Self::kind(name, w)?;
             if let WeightKind::Quant { act_mode, .. } = kind {
                 if quantized_as != Some(act_mode) {
-                    ops.extend(self.quantize(kind, w.cols, step, input, act)?);
+                    ops.extend(self.quantize(kind, w.cols, step, input, act, paired)?);
                     quantized_as = Some(act_mode);
                 }
             }
-            ops.extend(self.matmul(name, w, step, input, act, out)?);
+            ops.extend(self.matmul(name, w, step, input, act, paired, out)?);
         }
         Ok(ops)
     }
@@ -486,7 +493,8 @@ impl GpuForward {
         let c = model.config();
         let (e, kv, hd, ff, vocab) = (c.n_embd, c.kv_dim(), c.head_dim, c.n_ff, c.n_vocab);
         let q_dim = c.n_head * hd;
-        let widest = e.max(q_dim).max(ff).max(kv);
+        // The widest activation row, counting the attention input's quantized pair twice.
+        let widest = e.max(q_dim).max(ff).max(kv).max(2 * e);
         let limit = gpu.max_binding();
         // Activation buffers hold a batch of the widest rows; a smaller batch if they would not fit.
         let batch = n_batch.min(MAX_BATCH).min((limit / (4 * widest as u64)) as usize);
@@ -589,6 +597,7 @@ impl GpuForward {
                 &xn,
                 &step,
                 &act,
+                true,
                 &[(&nq, &layer.wq, &q), (&nk, &layer.wk, &k), (&nv, &layer.wv, &v)],
             )?);
             let heads = |h: usize| Grid::PerToken(((h as u32) * n_pairs).div_ceil(rope_cfg.wg));
@@ -602,20 +611,20 @@ impl GpuForward {
             let caches = (&q, &k_cache[l], &v_cache[l]);
             pass.extend(b.attention(kv_f16, heads, split, &step, caches, &attn, &partial)?);
             let no = n("attn_output");
-            pass.extend(b.project(&attn, &step, &act, &[(&no, &layer.wo, &proj)])?);
+            pass.extend(b.project(&attn, &step, &act, false, &[(&no, &layer.wo, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
             pass.push(b.rms_norm(e, c.rms_eps, &step, &x, &ffn_norm, &xn)?);
             let (ng, nu, nd) = (n("ffn_gate"), n("ffn_up"), n("ffn_down"));
-            pass.extend(b.project(&xn, &step, &act, &[(&ng, &layer.gate, &gate), (&nu, &layer.up, &up)])?);
+            pass.extend(b.project(&xn, &step, &act, false, &[(&ng, &layer.gate, &gate), (&nu, &layer.up, &up)])?);
             pass.push(b.elementwise(Kernel::SiluMul, ff, &step, &gate, &up)?);
-            pass.extend(b.project(&gate, &step, &act, &[(&nd, &layer.down, &proj)])?);
+            pass.extend(b.project(&gate, &step, &act, false, &[(&nd, &layer.down, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
         }
         let main = pass;
 
         let output_norm = norm("output_norm.weight", &model.output_norm)?;
         let mut out_pass = vec![b.rms_norm(e, c.rms_eps, &step_out, &xout, &output_norm, &xoutn)?];
-        out_pass.extend(b.project(&xoutn, &step_out, &act_out, &[("output.weight", &model.output, &logits)])?);
+        out_pass.extend(b.project(&xoutn, &step_out, &act_out, false, &[("output.weight", &model.output, &logits)])?);
         let out = out_pass;
         let kv_cache = k_cache.into_iter().chain(v_cache).collect();
         let pipelines = b.pipelines;
@@ -926,7 +935,7 @@ pub(crate) mod harness {
 
     impl<'a> Harness<'a> {
         /// Kernels over weights addressed inside `bytes`; `widest` bounds the activation rows
-        /// (values per token times tokens) a matmul quantizes.
+        /// (values per token times tokens) a matmul quantizes, in pairs or not.
         pub(crate) fn new(gpu: &'a Gpu, bytes: &'a [u8], head_dim: u32, widest: usize) -> Result<Self, GpuError> {
             let step = gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("step"),
@@ -935,8 +944,8 @@ pub(crate) mod harness {
                 mapped_at_creation: false,
             });
             let act = Act {
-                aq: storage(gpu, "aq", widest as u64)?,
-                ads: storage(gpu, "ads", 8 * widest.div_ceil(32) as u64)?,
+                aq: storage(gpu, "aq", 2 * widest as u64)?,
+                ads: storage(gpu, "ads", 16 * widest.div_ceil(32) as u64)?,
             };
             Ok(Self {
                 b: Builder { gpu, bytes, pipelines: HashMap::new(), weights: HashMap::new(), head_dim },
@@ -974,8 +983,14 @@ pub(crate) mod harness {
             buf
         }
 
-        pub(crate) fn matmul(&mut self, w: &Linear, input: &wgpu::Buffer, out: &wgpu::Buffer) -> Result<(), GpuError> {
-            let ops = self.b.project(input, &self.step, &self.act, &[("test weights", w, out)])?;
+        pub(crate) fn matmul(
+            &mut self,
+            w: &Linear,
+            input: &wgpu::Buffer,
+            paired: bool,
+            out: &wgpu::Buffer,
+        ) -> Result<(), GpuError> {
+            let ops = self.b.project(input, &self.step, &self.act, paired, &[("test weights", w, out)])?;
             self.ops.extend(ops);
             Ok(())
         }

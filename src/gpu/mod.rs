@@ -136,7 +136,7 @@ pub fn bench_matmul(
     let mut h = forward::harness::Harness::new(gpu, &bytes, 64, tokens * cols)?;
     let x: Vec<f32> = (0..tokens * cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
     let (input, out) = (h.try_buffer(&x)?, h.try_buffer(&vec![0.0; tokens * rows])?);
-    h.matmul(&w, &input, &out)?;
+    h.matmul(&w, &input, false, &out)?;
     h.run(tokens, 0)?;
     h.wait()?;
     let mut best = f64::INFINITY;

@@ -206,18 +206,24 @@ mod on_device {
 
     use super::super::kernels::GPU_TYPES as TYPES;
 
-    /// The CPU reference: activations quantized as the CPU path does, each row's scalar dot.
-    fn cpu_matmul(w: &Linear, bytes: &[u8], x: &[f32], t: usize) -> (Vec<f32>, Vec<f32>) {
+    /// The CPU reference: activations quantized as the CPU path does (in value-and-residual
+    /// pairs if `paired`), each row's scalar dot.
+    fn cpu_matmul(w: &Linear, bytes: &[u8], x: &[f32], t: usize, paired: bool) -> (Vec<f32>, Vec<f32>) {
         let k = Kernels::scalar();
         let act = crate::kernels::activation_bytes(w.ty, w.cols).unwrap();
         let (mut out, mut mags) = (Vec::new(), Vec::new());
         let mut deq = vec![0f32; w.cols];
         for i in 0..t {
-            let mut a = vec![0u8; act];
-            k.quantize_activations(w.ty, &x[i * w.cols..(i + 1) * w.cols], &mut a).unwrap();
+            let xi = &x[i * w.cols..(i + 1) * w.cols];
+            let mut a = vec![0u8; 2 * act];
+            match paired {
+                true => crate::ops::quantize_rows_paired(&k, w, xi, 1, &mut a, &mut deq).unwrap(),
+                false => k.quantize_activations(w.ty, xi, &mut a[..act]).unwrap(),
+            }
             for r in 0..w.rows {
                 let row = &bytes[r * w.row_bytes..(r + 1) * w.row_bytes];
-                out.push(crate::kernels::vec_dot(w.ty, row, &a).unwrap());
+                let dot = |a| crate::kernels::vec_dot(w.ty, row, a).unwrap();
+                out.push(if paired { dot(&a[..act]) + dot(&a[act..]) } else { dot(&a[..act]) });
                 crate::quant::dequantize(w.ty, row, &mut deq).unwrap();
                 mags.push(deq.iter().zip(&x[i * w.cols..]).map(|(a, b)| (a * b).abs()).sum());
             }
@@ -239,17 +245,19 @@ mod on_device {
     /// row counts that are not multiples of a workgroup's rows and token counts that are not
     /// multiples of its four tokens; `what` names the configuration in a failure.
     fn check_matmul(gpu: &Gpu, rng: &mut Rng, ty: GgmlType, what: &str) {
-        for (rows, cols, t) in [(37, 256, 1), (130, 512, 6)] {
+        for ((rows, cols, t), paired) in [(37, 256, 1), (130, 512, 6)].into_iter().flat_map(|s| [(s, false), (s, true)])
+        {
             let (w, bytes) = weights(rng, ty, rows, cols);
             let x = random(rng, t * cols, 2.0);
-            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t);
+            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, t, paired);
             let mut h = Harness::new(gpu, &bytes, 64, t * cols).unwrap();
             let (input, out) = (h.buffer(&x), h.buffer(&vec![0.0; t * rows]));
-            h.matmul(&w, &input, &out).unwrap();
+            h.matmul(&w, &input, paired, &out).unwrap();
             h.run(t, 0).unwrap();
             // The two sides quantize the same activations; a division rounded differently can
             // move one level of one value (1/127 of the largest), nothing more.
-            let what = format!("{ty} {rows}x{cols}, {t} tokens{what}");
+            let pairs = if paired { ", paired activations" } else { "" };
+            let what = format!("{ty} {rows}x{cols}, {t} tokens{pairs}{what}");
             assert_close(&what, &h.read(&out, t * rows), &cpu, &mags, 1e-5);
         }
     }
@@ -297,10 +305,10 @@ mod on_device {
         for ty in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F32] {
             let (w, bytes) = weights(&mut rng, ty, 70, 256);
             let x = random(&mut rng, 3 * 256, 2.0);
-            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, 3);
+            let (cpu, mags) = cpu_matmul(&w, &bytes, &x, 3, false);
             let mut h = Harness::new(&gpu, &bytes, 64, 3 * 256).unwrap();
             let (input, out) = (h.buffer(&x), h.buffer(&[0.0; 3 * 70]));
-            h.matmul(&w, &input, &out).unwrap();
+            h.matmul(&w, &input, false, &out).unwrap();
             assert!(h.chunks_of(&w) > 1, "{ty}: {} bindings", h.chunks_of(&w));
             h.run(3, 0).unwrap();
             assert_close(&format!("{ty} split"), &h.read(&out, 3 * 70), &cpu, &mags, 1e-5);
