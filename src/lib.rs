@@ -46,6 +46,6 @@ mod test_util;
 
 pub use error::{Error, GgufError, GpuError, ModelError, QuantError, Result, TokenizerError};
 pub use gguf::GgufFile;
-pub use model::{Model, Session, SessionOptions};
+pub use model::{Model, Precision, Session, SessionOptions};
 pub use quant::GgmlType;
 pub use tokenizer::Tokenizer;

@@ -33,6 +33,19 @@ pub fn perplexity_with_bos(
     first_scored: usize,
     bos: Option<u32>,
 ) -> Result<Perplexity> {
+    perplexity_with_options(model, tokens, SessionOptions::new(n_ctx, n_ctx.min(512))?, first_scored, bos)
+}
+
+/// As [`perplexity_with_bos`], in a session made with `opts` (threads, backend, precision);
+/// chunks are `opts.n_ctx` tokens.
+pub fn perplexity_with_options(
+    model: &Model,
+    tokens: &[u32],
+    opts: SessionOptions,
+    first_scored: usize,
+    bos: Option<u32>,
+) -> Result<Perplexity> {
+    let n_ctx = opts.n_ctx;
     if first_scored + 1 >= n_ctx {
         return Err(ModelError::InvalidOption {
             field: "first_scored",
@@ -50,7 +63,7 @@ pub fn perplexity_with_bos(
         }
         .into());
     }
-    let mut session = Session::new(model, SessionOptions::new(n_ctx, n_ctx.min(512))?)?;
+    let mut session = Session::new(model, opts)?;
     let (mut sum, mut sum_sq, mut count) = (0f64, 0f64, 0usize);
     let mut running = Vec::with_capacity(n_chunks);
     let mut chunk_tokens = vec![0u32; n_ctx];

@@ -138,3 +138,31 @@ fn a_model_without_chat_template_needs_one_passed() {
     std::fs::remove_file(&template).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `ruvllm perplexity` as llama-perplexity prints it, at both precisions (the high one runs
+/// every linear from paired activations and lands closer to the exact perplexity; both within a
+/// percent of each other), and a precision it does not know is a usage error.
+#[test]
+fn perplexity_runs_at_both_precisions() {
+    let model = common::default_model();
+    let text = std::fs::read_to_string(common::repo().join("tests/fixtures/llamacpp/alice_ch1-2.txt")).unwrap();
+    let file = std::env::temp_dir().join(format!("ruvllm-cli-ppl-{}.txt", std::process::id()));
+    std::fs::write(&file, &text[..3000]).unwrap();
+    let ppl = |precision: &str| {
+        let args = ["perplexity", "--model", model.to_str().unwrap(), "--backend", "cpu", "--ctx", "128"];
+        let out = ruvllm(&[&args[..], &["--precision", precision, "--file", file.to_str().unwrap()]].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let line =
+            stdout.lines().find(|l| l.starts_with("Final estimate: PPL = ")).unwrap_or_else(|| panic!("{stdout}"));
+        line["Final estimate: PPL = ".len()..].split(' ').next().unwrap().parse::<f64>().unwrap()
+    };
+    let (standard, high) = (ppl("standard"), ppl("high"));
+    eprintln!("perplexity over the first 3000 characters, chunks of 128: standard {standard}, high {high}");
+    assert!(standard > 1.0 && (high / standard - 1.0).abs() < 0.01, "{standard} vs {high}");
+    assert_ne!(standard, high, "the precisions quantize differently");
+    let out = ruvllm(&["perplexity", "--precision", "exact", "--file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected standard or high"));
+    std::fs::remove_file(&file).unwrap();
+}

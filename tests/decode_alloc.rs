@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use ruvllm::sampler::{Sampler, SamplingParams};
 use ruvllm::tokenizer::StreamDecoder;
-use ruvllm::{GgufFile, Model, Session, SessionOptions, Tokenizer};
+use ruvllm::{GgufFile, Model, Precision, Session, SessionOptions, Tokenizer};
 
 struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -43,12 +43,12 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 #[test]
-fn decoding_a_token_allocates_nothing_after_warm_up_with_1_and_2_threads() {
+fn decoding_a_token_allocates_nothing_after_warm_up_with_1_and_2_threads_at_both_precisions() {
     let model = Model::open(common::default_model()).unwrap();
     let file = GgufFile::open(common::default_model()).unwrap();
     let tok = Tokenizer::from_gguf(&file, false).unwrap();
-    for threads in [1, 2] {
-        let opts = SessionOptions::new(256, 32).unwrap().with_threads(threads).unwrap();
+    for (threads, precision) in [(1, Precision::Standard), (2, Precision::Standard), (2, Precision::High)] {
+        let opts = SessionOptions::new(256, 32).unwrap().with_threads(threads).unwrap().with_precision(precision);
         let mut session = Session::new(&model, opts).unwrap();
         let mut sampler =
             Sampler::new(SamplingParams::new(7).with_temperature(0.9).with_repeat_penalty(1.1), tok.n_vocab()).unwrap();
@@ -69,7 +69,7 @@ fn decoding_a_token_allocates_nothing_after_warm_up_with_1_and_2_threads() {
             step(&mut session, &mut sampler, &mut decoder);
         }
         COUNTING.store(false, Relaxed);
-        assert_eq!(ALLOCS.load(Relaxed), 0, "allocations in 16 decode steps with {threads} threads");
+        assert_eq!(ALLOCS.load(Relaxed), 0, "allocations in 16 decode steps with {threads} threads, {precision:?}");
         assert_eq!(session.options().threads, threads);
     }
 }

@@ -4,12 +4,16 @@
 //! be as close to the CPU (mean KL) as the CPU's own scalar and SIMD kernels are to each other;
 //! free-running greedy generation must give the CPU's tokens up to the CPU's first near-tie.
 //!
-//! Why not a fixed KL bound such as 1e-3: both paths quantize the activations of every layer
-//! but Q/K/V (which are value-and-residual pairs) to Q8, and a rounding difference far below f32
-//! precision moves some values by a whole level, which the following layers carry on. Measured
-//! here, the CPU's scalar and AVX-512 kernels — bit-identical dot products, activation quantizers
-//! equal up to such roundings — differ by a mean KL of ~1.8e-3 over the same steps; the GPU
-//! differs from the CPU by 1.5-1.8e-3.
+//! Why not a fixed KL bound such as 1e-3 there: at the default precision both paths quantize the
+//! activations of every layer but Q/K/V (which are value-and-residual pairs) to one Q8 row, and a
+//! rounding difference far below f32 precision moves some values by a whole level, which the
+//! following layers amplify (on this model, from ~1e-7 to ~5e-3 relative within layers 9-10,
+//! where its massive activation forms). Measured here, the CPU's scalar and AVX-512 kernels —
+//! bit-identical dot products, activation quantizers equal up to such roundings — differ by a
+//! mean KL of ~1.8e-3 over the same steps; the GPU differs from the CPU by 1.5-1.8e-3.
+//! At `Precision::High` every linear's input is paired, nothing amplifies, and the fixed bound
+//! applies: the GPU is within 1e-4 mean KL of the CPU, f32 kernels and f16 cache alike (measured
+//! on lavapipe 2.3e-7 and 7.3e-7; the CPU's scalar and AVX-512 kernels differ by 2.4e-7).
 //! Without an adapter the tests skip with a message, unless `RUVLLM_REQUIRE_GPU` is set (the test
 //! script sets it where lavapipe is installed), and a missing adapter or a lost device is an error,
 //! never a hang.
@@ -18,7 +22,7 @@
 mod common;
 
 use ruvllm::gpu::{Backend, GpuOptions};
-use ruvllm::{Model, Session, SessionOptions};
+use ruvllm::{Model, Precision, Session, SessionOptions};
 use serde_json::Value;
 
 fn model() -> Model {
@@ -86,11 +90,13 @@ struct Comparison {
     disagreements: Vec<String>,
 }
 
-/// Compares `other` with the CPU's best kernels on the first `n` fixture continuations.
+/// Compares `other` with the CPU's best kernels (at `other`'s precision) on the first `n`
+/// fixture continuations.
 fn compare(model: &Model, other: &mut Session<'_>, n: usize, batched: bool) -> Comparison {
     let gpu = other;
     let text = std::fs::read_to_string(common::repo().join("tests/fixtures/llamacpp/greedy.jsonl")).unwrap();
-    let mut cpu = Session::new(model, SessionOptions::new(512, 128).unwrap()).unwrap();
+    let precision = gpu.options().precision;
+    let mut cpu = Session::new(model, SessionOptions::new(512, 128).unwrap().with_precision(precision)).unwrap();
     let (mut steps, mut kl_sum, mut confident) = (0, 0.0, 0);
     let mut disagreements = Vec::new();
     let mut worst: (f64, String) = (0.0, String::new());
@@ -124,10 +130,11 @@ fn compare(model: &Model, other: &mut Session<'_>, n: usize, batched: bool) -> C
     }
     let mean = kl_sum / steps as f64;
     eprintln!(
-        "{} vs CPU ({}): {steps} teacher-forced steps, top-1 differs on {} of the {confident} with margin >= 0.3, \
+        "{} vs CPU ({}, {} precision): {steps} teacher-forced steps, top-1 differs on {} of the {confident} with margin >= 0.3, \
          mean KL {mean:.3e}, largest {:.3e} at {} {:?}",
         gpu.gpu_info().map_or("CPU (scalar kernels)".to_string(), |i| format!("GPU {}", i.adapter)),
         if batched { "batched" } else { "token by token" },
+        precision.name(),
         disagreements.len(),
         worst.0,
         worst.1,
@@ -161,13 +168,27 @@ fn teacher_forced_the_gpu_matches_the_cpu() {
     let split = GpuOptions::new().with_attention_split(16).unwrap();
     let Some(mut split_gpu) = gpu_session(&model, gpu_opts(512, 128, split)) else { return };
     check(&compare(&model, &mut split_gpu, 1, false), &spread);
-    // The f32 cache as well, where the adapter's default is f16 (lavapipe has shader-f16).
-    if gpu.gpu_info().unwrap().kv_f16 {
-        let Some(mut f32_gpu) = gpu_session(&model, gpu_opts(512, 128, GpuOptions::new().with_f32_only())) else {
-            return;
-        };
-        assert!(!f32_gpu.gpu_info().unwrap().kv_f16);
-        check(&compare(&model, &mut f32_gpu, 3, true), &spread);
+}
+
+/// At `Precision::High` (every linear's input paired) the GPU is held to a fixed bound: mean KL
+/// to the CPU below 1e-4 — the issue asks 1e-3 of the f32 kernels — with the f32 kernels and
+/// cache, and with the f16 cache where the adapter has shader-f16; and the CPU's top-1 on every
+/// step where the CPU's margin is at least 0.3.
+#[test]
+fn at_high_precision_the_gpu_is_within_f32_rounding_of_the_cpu() {
+    let model = model();
+    let high = |gpu| gpu_opts(512, 128, gpu).with_precision(Precision::High);
+    let Some(f32_gpu) = gpu_session(&model, high(GpuOptions::new().with_f32_only())) else { return };
+    assert!(!f32_gpu.gpu_info().unwrap().kv_f16);
+    let mut sessions = vec![(3, f32_gpu)];
+    if let Some(gpu) = gpu_session(&model, high(GpuOptions::new())).filter(|g| g.gpu_info().unwrap().kv_f16) {
+        sessions.push((2, gpu));
+    }
+    for (n, mut gpu) in sessions {
+        let c = compare(&model, &mut gpu, n, true);
+        let kv = if gpu.gpu_info().unwrap().kv_f16 { "f16" } else { "f32" };
+        assert!(c.mean_kl < 1e-4, "{kv} cache: mean KL {:.3e}", c.mean_kl);
+        assert!(c.disagreements.is_empty(), "{kv} cache: {:?}", c.disagreements);
     }
 }
 

@@ -27,6 +27,11 @@ pub(super) struct ModelArgs {
     /// Where the forward pass runs: auto (a hardware GPU when there is one, else the CPU), cpu, gpu.
     #[arg(long, default_value = "auto")]
     backend: crate::gpu::Backend,
+    /// How the linears' inputs are quantized: standard (Q, K and V as value-and-residual Q8
+    /// pairs, the rest as one Q8 row) or high (every linear paired: closest to the exact forward
+    /// pass, slower).
+    #[arg(long, default_value = "standard")]
+    precision: crate::model::Precision,
     /// A Jinja chat template file to use instead of the model's `tokenizer.chat_template`.
     #[arg(long)]
     chat_template: Option<PathBuf>,
@@ -97,7 +102,9 @@ impl ModelArgs {
 
     /// Session options with this command's thread count.
     pub(super) fn session_options(&self, n_ctx: usize, n_batch: usize) -> Result<SessionOptions, crate::ModelError> {
-        let opts = SessionOptions::new(n_ctx, n_batch)?.with_backend(self.backend, crate::gpu::GpuOptions::new());
+        let opts = SessionOptions::new(n_ctx, n_batch)?
+            .with_backend(self.backend, crate::gpu::GpuOptions::new())
+            .with_precision(self.precision);
         match self.threads {
             Some(n) => opts.with_threads(n),
             None => Ok(opts),
@@ -136,13 +143,17 @@ fn load(args: &ModelArgs) -> Result<Loaded, CliError> {
 /// Where a session's forward pass runs, for summaries: the GPU adapter, or the CPU kernels and
 /// threads (with why `auto` did not pick the GPU).
 fn backend_desc(session: &Session<'_>) -> String {
+    let opts = session.options();
+    let precision = match opts.precision {
+        crate::model::Precision::Standard => String::new(),
+        p => format!(", {} precision", p.name()),
+    };
     #[cfg(feature = "gpu")]
     if let Some(info) = session.gpu_info() {
-        return format!("gpu: {info}");
+        return format!("gpu: {info}{precision}");
     }
-    let opts = session.options();
     let mut d = format!(
-        "cpu: {} kernels, {} thread{}",
+        "cpu: {} kernels, {} thread{}{precision}",
         opts.kernels.flavour(),
         opts.threads,
         if opts.threads == 1 { "" } else { "s" }
@@ -317,7 +328,8 @@ pub(super) fn perplexity(m: &ModelArgs, file: &Path, ctx: usize, out: &mut dyn W
     };
     writeln!(out, "perplexity: tokenized {} tokens, {} chunks of {ctx}", tokens.len(), tokens.len() / ctx)?;
     let t = Instant::now();
-    let p = crate::perplexity::perplexity_with_bos(&l.model, &tokens, ctx, ctx / 2, bos)?;
+    let opts = m.session_options(ctx, ctx.min(512))?;
+    let p = crate::perplexity::perplexity_with_options(&l.model, &tokens, opts, ctx / 2, bos)?;
     for (i, r) in p.running.iter().enumerate() {
         write!(out, "[{}]{:.4},", i + 1, r)?;
     }

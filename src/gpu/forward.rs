@@ -489,12 +489,20 @@ struct Act {
 impl GpuForward {
     /// Uploads `model` and prepares every dispatch for a context of `n_ctx` positions and
     /// batches of up to `n_batch` tokens.
-    pub(crate) fn new(gpu: Gpu, model: &Model, n_ctx: usize, n_batch: usize) -> Result<Self> {
+    pub(crate) fn new(
+        gpu: Gpu,
+        model: &Model,
+        n_ctx: usize,
+        n_batch: usize,
+        precision: crate::model::Precision,
+    ) -> Result<Self> {
         let c = model.config();
         let (e, kv, hd, ff, vocab) = (c.n_embd, c.kv_dim(), c.head_dim, c.n_ff, c.n_vocab);
         let q_dim = c.n_head * hd;
-        // The widest activation row, counting the attention input's quantized pair twice.
-        let widest = e.max(q_dim).max(ff).max(kv).max(2 * e);
+        // The widest activation row, counting a quantized pair twice: the attention's input is
+        // always paired, every linear's at `Precision::High`.
+        let all = precision.all_paired();
+        let widest = ((1 + all as usize) * e.max(q_dim).max(ff).max(kv)).max(2 * e);
         let limit = gpu.max_binding();
         // Activation buffers hold a batch of the widest rows; a smaller batch if they would not fit.
         let batch = n_batch.min(MAX_BATCH).min((limit / (4 * widest as u64)) as usize);
@@ -536,8 +544,12 @@ impl GpuForward {
             ads: storage(&gpu, "activation scales", 8 * (batch * widest.div_ceil(32)) as u64)?,
         };
         let act_out = Act {
-            aq: storage(&gpu, "quantized activations (output head)", (out_rows * e) as u64)?,
-            ads: storage(&gpu, "activation scales (output head)", 8 * (out_rows * e.div_ceil(32)) as u64)?,
+            aq: storage(&gpu, "quantized activations (output head)", (out_rows * (1 + all as usize) * e) as u64)?,
+            ads: storage(
+                &gpu,
+                "activation scales (output head)",
+                8 * (out_rows * (1 + all as usize) * e.div_ceil(32)) as u64,
+            )?,
         };
         let xout = storage(&gpu, "output rows", f(out_rows * e))?;
         let xoutn = storage(&gpu, "normalized output rows", f(out_rows * e))?;
@@ -611,20 +623,20 @@ impl GpuForward {
             let caches = (&q, &k_cache[l], &v_cache[l]);
             pass.extend(b.attention(kv_f16, heads, split, &step, caches, &attn, &partial)?);
             let no = n("attn_output");
-            pass.extend(b.project(&attn, &step, &act, false, &[(&no, &layer.wo, &proj)])?);
+            pass.extend(b.project(&attn, &step, &act, all, &[(&no, &layer.wo, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
             pass.push(b.rms_norm(e, c.rms_eps, &step, &x, &ffn_norm, &xn)?);
             let (ng, nu, nd) = (n("ffn_gate"), n("ffn_up"), n("ffn_down"));
-            pass.extend(b.project(&xn, &step, &act, false, &[(&ng, &layer.gate, &gate), (&nu, &layer.up, &up)])?);
+            pass.extend(b.project(&xn, &step, &act, all, &[(&ng, &layer.gate, &gate), (&nu, &layer.up, &up)])?);
             pass.push(b.elementwise(Kernel::SiluMul, ff, &step, &gate, &up)?);
-            pass.extend(b.project(&gate, &step, &act, false, &[(&nd, &layer.down, &proj)])?);
+            pass.extend(b.project(&gate, &step, &act, all, &[(&nd, &layer.down, &proj)])?);
             pass.push(b.elementwise(Kernel::Add, e, &step, &x, &proj)?);
         }
         let main = pass;
 
         let output_norm = norm("output_norm.weight", &model.output_norm)?;
         let mut out_pass = vec![b.rms_norm(e, c.rms_eps, &step_out, &xout, &output_norm, &xoutn)?];
-        out_pass.extend(b.project(&xoutn, &step_out, &act_out, false, &[("output.weight", &model.output, &logits)])?);
+        out_pass.extend(b.project(&xoutn, &step_out, &act_out, all, &[("output.weight", &model.output, &logits)])?);
         let out = out_pass;
         let kv_cache = k_cache.into_iter().chain(v_cache).collect();
         let pipelines = b.pipelines;

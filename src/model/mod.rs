@@ -9,7 +9,7 @@ mod config;
 mod session;
 
 pub use config::{ConfigParams, ModelConfig, SUPPORTED_ARCHITECTURES};
-pub use session::{LogitsSink, Session, SessionOptions};
+pub use session::{LogitsSink, Precision, Session, SessionOptions};
 
 use std::ops::Deref;
 use std::sync::Arc;
