@@ -194,10 +194,11 @@ async function chooseBackend(backend, build) {
  * Loads a model on this thread. `model`: a URL, a path (Node), a Blob/File, an ArrayBuffer or a
  * typed array. Options: n_ctx, n_batch, threads (threaded build: default
  * navigator.hardwareConcurrency, at most 8; the single build uses 1), build ("auto", "single",
- * "threaded"), backend ("auto", "cpu", "webgpu"; see chooseBackend), onProgress({ loaded,
+ * "threaded"), backend ("auto", "cpu", "webgpu"; see chooseBackend), precision ("standard",
+ * "high"), onProgress({ loaded,
  * total }), signal, cache, wasm (the chosen build's module). Returns a LocalEngine.
  */
-export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, backend = "auto", onProgress, signal, cache, wasm } = {}) {
+export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, backend = "auto", precision, onProgress, signal, cache, wasm } = {}) {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) {
     throw codedError("invalid_argument", `threads = ${threads}: must be a positive integer`);
   }
@@ -208,7 +209,7 @@ export async function loadLocalEngine({ model, n_ctx, n_batch, threads, build, b
   const glue = await initWasm(wasm, { build: which });
   if (state.panic) throw refusedAfterPanic(state);
   const used = which === "threaded" ? (threads ?? defaultThreads()) : 1;
-  const optionsJson = JSON.stringify({ n_ctx, n_batch, threads: used });
+  const optionsJson = JSON.stringify({ n_ctx, n_batch, threads: used, precision });
   let loader = null;
   let wasmEngine = null;
   try {

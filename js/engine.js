@@ -27,7 +27,7 @@ import { codedError } from "./errors.js";
 export { initWasm } from "./core.js";
 export { listCachedModels, deleteCachedModel, clearModelCache } from "./cache.js";
 
-const OPTIONS = new Set(["model", "threads", "build", "backend", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
+const OPTIONS = new Set(["model", "threads", "build", "backend", "precision", "onProgress", "signal", "n_ctx", "n_batch", "cache", "wasm", "worker", "workerUrl"]);
 
 /**
  * Loads a model and returns the engine.
@@ -41,6 +41,9 @@ const OPTIONS = new Set(["model", "threads", "build", "backend", "onProgress", "
  * - backend: "auto" (default: WebGPU where the browser has a hardware adapter, else the CPU;
  *   `info().backend_note` says why the GPU was not used), "cpu", or "webgpu" (the single build
  *   on WebGPU; rejects with "no_gpu" where there is none, "gpu" where the device refuses the model);
+ * - precision: "standard" (default: the attention's Q/K/V inputs as value-and-residual Q8
+ *   pairs, the other linears' as one Q8 row, as llama.cpp) or "high" (every linear paired:
+ *   closest to the exact forward pass, ~1.5x slower);
  * - onProgress({ loaded, total }): as the bytes arrive (total undefined if the server did not say);
  * - signal: an AbortSignal that cancels the load (rejects with code "aborted");
  * - n_ctx (2048), n_batch (256): the context and prefill batch;
@@ -70,6 +73,9 @@ export async function createEngine(options) {
   }
   if (rest.backend !== undefined && !["auto", "cpu", "webgpu"].includes(rest.backend)) {
     throw codedError("invalid_argument", `createEngine: backend = ${rest.backend}: must be "auto", "cpu" or "webgpu"`);
+  }
+  if (rest.precision !== undefined && !["standard", "high"].includes(rest.precision)) {
+    throw codedError("invalid_argument", `createEngine: precision = ${rest.precision}: must be "standard" or "high"`);
   }
   if (![true, false, "auto"].includes(worker)) throw codedError("invalid_argument", 'createEngine: worker must be true, false or "auto"');
   const onMainThread = typeof document !== "undefined" && typeof Worker === "function";

@@ -52,6 +52,11 @@ export interface CreateEngineOptions {
    *  the single build on WebGPU, rejecting with code "no_gpu" where there is none and "gpu"
    *  where the device cannot hold the model. "cpu": the CPU kernels. */
   backend?: "auto" | "cpu" | "webgpu";
+  /** How the linears' inputs are quantized. "standard" (default): the attention's Q, K and V
+   *  from value-and-residual Q8 pairs, the other linears from one Q8 row (as llama.cpp), at
+   *  llama.cpp's speed. "high": every linear from pairs, the closest to an exact forward pass
+   *  over the same weights (mean KL ~1e-7 instead of ~1e-3), about 1.5x slower. */
+  precision?: "standard" | "high";
   onProgress?: (progress: Progress) => void;
   /** Cancels the load: createEngine rejects with code "aborted" (name "AbortError"). */
   signal?: AbortSignal;
@@ -139,6 +144,7 @@ export interface EngineInfo {
   /** Threads of the forward pass (1 in the single build). */
   threads: number;
   threads_requested: number;
+  precision: "standard" | "high";
   model_bytes: number;
   chat_template: boolean;
   /** Where the forward pass runs. */

@@ -123,19 +123,26 @@ struct EngineOptions {
     n_batch: usize,
     /// Threads of the forward pass (the threaded build; the single-threaded build uses 1).
     threads: usize,
+    /// `"standard"` or `"high"` ([`crate::model::Precision`]).
+    precision: Option<String>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { n_ctx: 2048, n_batch: 256, threads: 1 }
+        Self { n_ctx: 2048, n_batch: 256, threads: 1, precision: None }
     }
 }
 
 impl EngineOptions {
     fn session_options(&self) -> Result<SessionOptions, JsValue> {
+        let precision = match self.precision.as_deref() {
+            None => crate::model::Precision::default(),
+            Some(p) => p.parse().map_err(|e: String| js_error("invalid_argument", &e, None))?,
+        };
         SessionOptions::new(self.n_ctx, self.n_batch.min(self.n_ctx))
             // The single-threaded build runs any valid count on one thread (0 is still refused).
             .and_then(|s| s.with_threads(if THREADED || self.threads == 0 { self.threads } else { 1 }))
+            .map(|s| s.with_precision(precision))
             .map_err(|e| to_js(e.into()))
     }
 }
@@ -242,7 +249,8 @@ impl Engine {
     }
 
     /// What was loaded and how it runs, as JSON: architecture, name, n_ctx, n_ctx_train,
-    /// n_vocab, n_layer, n_embd, kernels, threads, build, model_bytes, chat_template.
+    /// n_vocab, n_layer, n_embd, kernels, threads, build, precision, model_bytes, chat_template,
+    /// backend, backend_note, gpu.
     pub fn info(&self) -> String {
         let c = self.model.config();
         let file = self.model.file();
@@ -258,6 +266,7 @@ impl Engine {
             "kernels": self.opts.kernels.flavour().name(),
             "threads": self.opts.threads,
             "build": if THREADED { "threaded" } else { "single" },
+            "precision": self.opts.precision.name(),
             "model_bytes": file.file_len(),
             "chat_template": self.template.is_some(),
             "backend": if self.opts.backend == crate::gpu::Backend::Gpu { "webgpu" } else { "cpu" },

@@ -107,6 +107,20 @@ await check(`greedy 32 tokens equal llama.cpp's for ${greedy.length} raw prompts
   }
 });
 
+await check('precision "high": info() says so, and the greedy text is still llama.cpp\'s', async () => {
+  const high = await createEngine({ model: modelBytes, precision: "high", n_ctx: 256 });
+  try {
+    assert.equal(high.info().precision, "high");
+    assert.equal(engine.info().precision, "standard");
+    const rec = greedy[0];
+    const { text, usage } = await high.complete(rec.prompt, { temperature: 0, max_tokens: 32 });
+    assert.equal(text, await high.detokenize(rec.generated_ids.slice(0, 32)), rec.name);
+    console.log(`     ${rec.name}: decode ${usage.decode_tokens_per_s.toFixed(1)} t/s at high precision`);
+  } finally {
+    await high.unload();
+  }
+});
+
 const question = [{ role: "user", content: "What is the capital of France?" }];
 
 await check("chat.completions.create: a completion object, and the same as chat.completion.chunk objects", async () => {
@@ -203,6 +217,7 @@ await check("bad arguments are coded Errors", async () => {
   await expectCode(engine.complete("word ".repeat(2100), { max_tokens: 4 }), "context_full");
   await expectCode(createEngine({ model: modelBytes, n_ctx: 0 }), "invalid_argument");
   await expectCode(createEngine({ model: modelBytes, colour: "blue" }), "invalid_argument");
+  await expectCode(createEngine({ model: modelBytes, precision: "exact" }), "invalid_argument");
   await expectCode(createEngine({ model: 42 }), "invalid_argument");
   await expectCode(createEngine({ model: "/no/such/model.gguf" }), "io");
   const again = await engine.complete("Once upon a time", { temperature: 0, max_tokens: 2 });

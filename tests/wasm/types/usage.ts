@@ -10,12 +10,14 @@ async function main(): Promise<void> {
     signal: controller.signal,
     n_ctx: 1024,
     backend: "auto",
+    precision: "high",
   });
   const info = engine.info();
   const build: "single" | "threaded" = info.build;
   const backend: "cpu" | "webgpu" = info.backend;
   const kv: "f16" | "f32" | undefined = info.gpu?.kv_cache;
   const note: string | null = info.backend_note;
+  const precision: "standard" | "high" = info.precision;
   const next: Float32Array = await engine.logits([1, 2, 3], { reset: true });
   const stream = engine.generate("Hello", { max_tokens: 8, temperature: 0, stop: ["\n"], signal: controller.signal });
   let text = "";
