@@ -7,13 +7,15 @@
 # For every model (the default Q4_1 model, and its Q8_0 and Q4_K requantizations made by
 # `ruvllm quantize`, cached in models/) and every thread count, it alternates ROUNDS times
 # (default 3)
-#   ./target/release/ruvllm bench --model M --prompt-tokens 256 --gen-tokens 128 --threads N
+#   ./target/release/ruvllm bench --backend cpu --model M --prompt-tokens 256 --gen-tokens 128 --threads N
 #   node scripts/bench/llamacpp_bench.mjs --model M --prompt-tokens 256 --gen-tokens 128 --threads N
 # and prints, per configuration, the medians of prefill t/s, decode t/s and peak RSS, the ratios
 # ruvllm / llama.cpp, and the decode bandwidth reached (model file bytes x decode t/s) against
 # the machine's memory read bandwidth measured first by `ruvllm bench-kernels --memory-only`.
 #
-# Each ruvllm row is one process: a 256-token prompt in one batch, then 128 greedy decode steps.
+# Each ruvllm row is one process: a 256-token prompt in one batch, then 128 greedy decode steps,
+# on the CPU as llama.cpp's binary (`--backend cpu`: `auto` would first probe for a GPU, and where
+# Mesa's lavapipe is installed that loads its Vulkan driver, ~53 MB of RSS, only to refuse it).
 # Each llama.cpp row is one process: a warm-up run, then the median of 3 runs (see
 # llamacpp_bench.mjs; llama.cpp's RSS is that of the node process hosting it). llama.cpp is the
 # prebuilt CPU binary of the npm package @node-llama-cpp/linux-x64 3.22.1 installed for the
@@ -69,7 +71,7 @@ for m in $MODELS_LIST; do
     id="$m.$th"
     configs+=("$id")
     echo "$path" >"$tmp/$id.model"
-    ruv_cmd=("$RUVLLM" bench --model "$path" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS --threads "$th")
+    ruv_cmd=("$RUVLLM" bench --backend cpu --model "$path" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS --threads "$th")
     llama_cmd=(node scripts/bench/llamacpp_bench.mjs --model "$path" --threads "$th" --prompt-tokens $PROMPT_TOKENS --gen-tokens $GEN_TOKENS)
     echo "== $m, $th thread(s): warm-up (not counted)" >&2
     "${ruv_cmd[@]}" >/dev/null
