@@ -248,7 +248,7 @@ impl<'m> Session<'m> {
         #[cfg(feature = "gpu")]
         let gpu = {
             let forward = |device| {
-                { crate::gpu::GpuForward::new(device, model, opts.n_ctx, opts.n_batch, opts.precision) }.map(Box::new)
+                crate::gpu::GpuForward::new(device, model, opts.n_ctx, opts.n_batch, opts.precision).map(Box::new)
             };
             #[cfg(not(target_arch = "wasm32"))]
             let open = |hardware_only: bool| -> Result<Box<crate::gpu::GpuForward>> {
