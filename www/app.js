@@ -8,6 +8,7 @@ const ui = {
   load: $("load"),
   file: $("model-file"),
   backend: $("backend"),
+  precision: $("precision"),
   progress: $("progress"),
   status: $("status"),
   info: $("info"),
@@ -28,7 +29,7 @@ let engine = null;
 let loading = null; // AbortController of the load in progress
 let generating = null; // AbortController of the reply in progress
 let history = [];
-let source = null; // [model, label] of the last load (a backend switch reloads it)
+let source = null; // [model, label] of the last load (a backend or precision switch reloads it)
 
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
@@ -80,6 +81,7 @@ async function load(model, label) {
     const next = await createEngine({
       model,
       backend: ui.backend.value,
+      precision: ui.precision.value,
       signal: controller.signal,
       onProgress: ({ loaded, total }) => {
         if (total) {
@@ -106,7 +108,8 @@ async function load(model, label) {
       (info.worker ? ", in a Web Worker" : "") +
       (info.backend === "webgpu"
         ? `; backend webgpu: ${info.gpu.adapter} (${info.gpu.device_type === "Cpu" ? "software adapter, " : ""}KV cache ${info.gpu.kv_cache})`
-        : `; backend cpu${info.backend_note ? ` (${info.backend_note})` : ""}`);
+        : `; backend cpu${info.backend_note ? ` (${info.backend_note})` : ""}`) +
+      `; ${info.precision} precision`;
     newChat();
   } catch (e) {
     if (loading === controller) setStatus(`Could not load ${label}: ${e.message} (${e.code ?? "error"})`, "error");
@@ -181,7 +184,7 @@ ui.file.onchange = () => {
   const file = ui.file.files?.[0];
   if (file) load(file, file.name);
 };
-ui.backend.onchange = () => {
+ui.backend.onchange = ui.precision.onchange = () => {
   if (source) load(...source);
 };
 ui.clearCache.onclick = async () => {

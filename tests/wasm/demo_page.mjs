@@ -1,9 +1,9 @@
 // The demo page (www/) in headless Chromium, served as `npm run serve` serves it (scripts/serve.mjs,
 // COOP/COEP, so the threaded build): it loads the default model by itself, shows the build and
 // thread count, streams a chat reply with prefill/decode tokens/s, its Stop button stops a long
-// reply, a local model file loads through its file picker, and its backend switch reloads the
-// model on WebGPU (Chromium's SwiftShader adapter; "auto" keeps the CPU there and says why) and
-// replies from it.
+// reply, a local model file loads through its file picker, its precision switch reloads the model
+// at high precision, and its backend switch reloads the model on WebGPU (Chromium's SwiftShader
+// adapter; "auto" keeps the CPU there and says why) and replies from it.
 //   node tests/wasm/demo_page.mjs   (after `npm run build`)
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -86,6 +86,17 @@ try {
   assert.equal(await page.$$eval("#messages .msg", (m) => m.length), 0, "a new chat");
   console.log("ok   a local model file loads through the file picker");
 
+  // The precision switch reloads the model at high precision (kept for the WebGPU step below).
+  assert.match(await page.$eval("#info", (e) => e.textContent), /; standard precision$/);
+  await page.select("#precision", "high");
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Loading"));
+  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("status").dataset.state), {
+    timeout: 120_000,
+  });
+  const high = await page.$eval("#info", (e) => e.textContent);
+  assert.match(high, /; backend cpu.*; high precision$/, high);
+  console.log("ok   the precision switch reloads the model at high precision");
+
   // The backend switch: WebGPU reloads the model there, and a short reply comes from it.
   await page.select("#backend", "webgpu");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Loading"));
@@ -102,7 +113,8 @@ try {
   });
   const gpuReply = await page.$eval("#messages .assistant", (e) => e.textContent);
   assert.ok(gpuReply.trim().length > 0 && !gpuReply.includes("[error"), gpuReply);
-  console.log(`ok   the backend switch reloads the model on WebGPU and it replies: ${JSON.stringify(gpuReply)}`);
+  assert.match(onGpu, /; high precision$/, onGpu);
+  console.log(`ok   the backend switch reloads the model on WebGPU (high precision) and it replies: ${JSON.stringify(gpuReply)}`);
 } finally {
   await chromium.close();
   server.close();
