@@ -172,16 +172,22 @@ fn teacher_forced_report(model: &Model, dir: &str, reference: &str, precision: P
     rep
 }
 
-#[test]
-fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
+/// [`teacher_forced_report`] of the default model at `precision`, checked by [`check_report`].
+fn default_model_report(precision: Precision) -> Report {
     let model = Model::open(common::default_model()).unwrap();
     let rep = teacher_forced_report(
         &model,
         "tests/fixtures/llamacpp",
         "tests/fixtures/reference/greedy.reference.jsonl",
-        Precision::Standard,
+        precision,
     );
-    check_report("default Q4_1", &rep);
+    check_report(&format!("default Q4_1, {} precision", precision.name()), &rep);
+    rep
+}
+
+#[test]
+fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
+    default_model_report(Precision::Standard);
 }
 
 /// At `Precision::High` every linear's input is a value-and-residual pair, and what is left
@@ -191,14 +197,7 @@ fn teacher_forced_against_llama_cpp_and_the_float64_reference() {
 /// it (measured: one step, where the reference prefers ruvllm's token by 0.22).
 #[test]
 fn high_precision_is_a_thousand_times_closer_to_the_exact_forward_pass_than_llama_cpp() {
-    let model = Model::open(common::default_model()).unwrap();
-    let rep = teacher_forced_report(
-        &model,
-        "tests/fixtures/llamacpp",
-        "tests/fixtures/reference/greedy.reference.jsonl",
-        Precision::High,
-    );
-    check_report("default Q4_1, high precision", &rep);
+    let rep = default_model_report(Precision::High);
     assert!(rep.kl_ours * 1000.0 <= rep.kl_llama, "KL {:.3e} vs llama.cpp {:.3e}", rep.kl_ours, rep.kl_llama);
 }
 
