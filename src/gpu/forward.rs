@@ -502,7 +502,8 @@ impl GpuForward {
         // The widest activation row, counting a quantized pair twice: the attention's input is
         // always paired, every linear's at `Precision::High`.
         let all = precision.all_paired();
-        let widest = ((1 + all as usize) * e.max(q_dim).max(ff).max(kv)).max(2 * e);
+        let per = 1 + all as usize;
+        let widest = (per * e.max(q_dim).max(ff).max(kv)).max(2 * e);
         let limit = gpu.max_binding();
         // Activation buffers hold a batch of the widest rows; a smaller batch if they would not fit.
         let batch = n_batch.min(MAX_BATCH).min((limit / (4 * widest as u64)) as usize);
@@ -544,12 +545,8 @@ impl GpuForward {
             ads: storage(&gpu, "activation scales", 8 * (batch * widest.div_ceil(32)) as u64)?,
         };
         let act_out = Act {
-            aq: storage(&gpu, "quantized activations (output head)", (out_rows * (1 + all as usize) * e) as u64)?,
-            ads: storage(
-                &gpu,
-                "activation scales (output head)",
-                8 * (out_rows * (1 + all as usize) * e.div_ceil(32)) as u64,
-            )?,
+            aq: storage(&gpu, "quantized activations (output head)", (out_rows * per * e) as u64)?,
+            ads: storage(&gpu, "activation scales (output head)", 8 * (out_rows * per * e.div_ceil(32)) as u64)?,
         };
         let xout = storage(&gpu, "output rows", f(out_rows * e))?;
         let xoutn = storage(&gpu, "normalized output rows", f(out_rows * e))?;

@@ -163,7 +163,8 @@ try {
         };
         const steps = [];
         try {
-          if ((await gpu.info()).precision !== precision) throw new Error(`the GPU engine runs at ${(await gpu.info()).precision}`);
+          const running = (await gpu.info()).precision;
+          if (running !== precision) throw new Error(`the GPU engine runs at ${running} precision`);
           for (let i = 0; i <= generated.length; i++) {
             const ids = i === 0 ? prompt : [generated[i - 1]];
             const [p, q] = [await cpu.logits(ids, { reset: i === 0 }), await gpu.logits(ids, { reset: i === 0 })];
