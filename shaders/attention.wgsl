@@ -1,4 +1,7 @@
 // Causal grouped-query attention of each token's query heads over the KV cache of one layer.
+// The host dispatches it for one token (decode); a batch goes to attention_tiled.wgsl, whose
+// query tiles share each key/value tile (this kernel still computes any batch: the tiled one
+// is tested and benchmarked against it).
 //
 // One workgroup of WG invocations per (query head, token, split); the token at index i of the
 // batch sees positions 0..n_past + i + 1. With `p.split == 0` a workgroup covers all of them and

@@ -122,6 +122,26 @@ pub(super) fn run_gpu(weights_kb: usize, out: &mut dyn Write) -> Result<(), CliE
             let four = crate::gpu::bench_matmul(&gpu, ty, rows, cols, 4, 0.6)?;
             writeln!(out, "| {ty} | {rows} x {cols} | {one:.2} | {four:.2} |")?;
         }
+        writeln!(out, "\nattention of a batch (prefill): tiled kernel vs one workgroup per token, ms:")?;
+        writeln!(
+            out,
+            "| cache | heads (q/kv x dim) | tokens | history | tiled ms | per-token ms | per-token / tiled |"
+        )?;
+        writeln!(out, "|---|---|---|---|---|---|---|")?;
+        let caches: &[bool] = if gpu.info().shader_f16 { &[false, true] } else { &[false] };
+        let shapes = [((9, 3, 64), 128, 0), ((9, 3, 64), 512, 0), ((32, 8, 128), 256, 256)];
+        for (&f16, (heads, t, n_past)) in caches.iter().flat_map(|f| shapes.iter().map(move |s| (f, *s))) {
+            let (tiled, per_token) = crate::gpu::bench_attention(&gpu, f16, heads, t, n_past, 0.6)?;
+            let (h, kv, hd) = heads;
+            let cache = if f16 { "f16" } else { "f32" };
+            writeln!(
+                out,
+                "| {cache} | {h}/{kv} x {hd} | {t} | {n_past} | {:.2} | {:.2} | {:.2} |",
+                tiled * 1e3,
+                per_token * 1e3,
+                per_token / tiled
+            )?;
+        }
         Ok(())
     }
     #[cfg(not(feature = "gpu"))]

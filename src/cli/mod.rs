@@ -76,7 +76,8 @@ enum Command {
         /// Only measure the memory bandwidth.
         #[arg(long)]
         memory_only: bool,
-        /// The GPU backend's matmul kernels instead (GB/s of weights read, 1 and 4 tokens).
+        /// The GPU backend's kernels instead: matmul (GB/s of weights read, 1 and 4 tokens), and
+        /// the batch attention tiled against one workgroup per token (ms).
         #[arg(long)]
         gpu: bool,
     },

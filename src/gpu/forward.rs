@@ -50,6 +50,8 @@ enum Grid {
     /// `x` workgroups per token times the splits of a one-token history of `n_past + 1`
     /// positions into parts of `split`.
     Split { x: u32, split: u32 },
+    /// `x` workgroups per tile of `tq` tokens.
+    Tiles { x: u32, tq: u32 },
 }
 
 impl Grid {
@@ -57,6 +59,7 @@ impl Grid {
         match self {
             Grid::Split { x, split } => (x, t, (n_past + t).div_ceil(split)),
             Grid::PerToken(x) => (x, t, 1),
+            Grid::Tiles { x, tq } => (x, t.div_ceil(tq), 1),
             Grid::Tokens => (t, 1, 1),
             Grid::Rows { groups, tt } => {
                 let x = groups.clamp(1, MAX_DISPATCH);
@@ -77,13 +80,15 @@ struct Dispatch {
     when: When,
 }
 
-/// Which evaluations record a dispatch: attention has a whole-history form and a split form
-/// (one token over a history longer than the split).
+/// Which evaluations record a dispatch: attention has three forms — one token over its whole
+/// history, one token over a history longer than the split (in parts, then merged), and a batch
+/// of tokens in tiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum When {
     Always,
     Whole,
     Split,
+    Batch,
 }
 
 /// Records the dispatches that apply to a batch of `t` tokens at position `n_past` into one
@@ -101,8 +106,9 @@ fn record(
     for d in dispatches {
         let skip = match d.when {
             When::Always => false,
-            When::Whole => split_now,
+            When::Whole => t != 1 || split_now,
             When::Split => !split_now,
+            When::Batch => t == 1,
         };
         let (x, y, z) = d.grid.size(t as u32, n_past as u32);
         if skip || x == 0 || y == 0 || z == 0 {
@@ -424,8 +430,9 @@ impl Builder<'_> {
         Ok(ops)
     }
 
-    /// Attention of the batch's queries over one layer's cache: the whole-history dispatch, and
-    /// for one token over more than `split` positions the split dispatch and its merge.
+    /// Attention of the batch's queries over one layer's cache: for one token the whole-history
+    /// dispatch, or over more than `split` positions the split dispatch and its merge; for a
+    /// batch the tiled dispatch.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
@@ -449,7 +456,11 @@ impl Builder<'_> {
         b.when = When::Split;
         let mut c = self.dispatch(Kernel::AttentionCombine, &[&combine, step, partial, out], Grid::PerToken(n_head))?;
         c.when = When::Split;
-        Ok(vec![a, b, c])
+        let tiled = Kernel::AttentionTiled { f16 };
+        let tq = self.pipeline(tiled)?.tq;
+        let mut d = self.dispatch(tiled, &[&whole, step, q, k_cache, v_cache, out], Grid::Tiles { x: n_head, tq })?;
+        d.when = When::Batch;
+        Ok(vec![a, b, c, d])
     }
 
     fn rms_norm(
@@ -1104,6 +1115,29 @@ pub(crate) mod harness {
             self.split = split;
             let ops = self.b.attention(f16, heads, split, &self.step, (q, k, v), out, partial)?;
             self.ops.extend(ops);
+            Ok(())
+        }
+
+        /// A batch's attention through the one-token kernel, one workgroup per token and head
+        /// reading the history on its own (what the tiled kernel is measured and checked against).
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn attention_per_token(
+            &mut self,
+            f16: bool,
+            heads: (u32, u32, u32),
+            q: &wgpu::Buffer,
+            k: &wgpu::Buffer,
+            v: &wgpu::Buffer,
+            out: &wgpu::Buffer,
+            partial: &wgpu::Buffer,
+        ) -> Result<(), GpuError> {
+            let ops = self.b.attention(f16, heads, u32::MAX, &self.step, (q, k, v), out, partial)?;
+            for mut d in ops {
+                if d.kernel == (Kernel::Attention { f16 }) {
+                    d.when = When::Always;
+                    self.ops.push(d);
+                }
+            }
             Ok(())
         }
 

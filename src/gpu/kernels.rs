@@ -81,8 +81,12 @@ pub(crate) enum Kernel {
     QuantizeQ8,
     RmsNorm,
     Rope,
-    /// Attention over a cache of f16 (`true`) or f32 values.
+    /// One token's attention over a cache of f16 (`true`) or f32 values (whole or split).
     Attention {
+        f16: bool,
+    },
+    /// A batch's attention, query tiles sharing key/value tiles in workgroup memory.
+    AttentionTiled {
         f16: bool,
     },
     /// Merges the partial results of a split attention.
@@ -110,6 +114,11 @@ pub(crate) struct Config {
     pub rows: u32,
     /// Attention: output dimensions per invocation (`head_dim <= wg * dpt`).
     pub dpt: u32,
+    /// The head size attention is built for.
+    pub hd: u32,
+    /// Tiled attention: queries per workgroup and cache positions per tile (0 elsewhere).
+    pub tq: u32,
+    pub tk: u32,
     /// Matmul: the lanes of a row sum with subgroup shuffles (`matmul_store_subgroup.wgsl`)
     /// instead of in workgroup memory.
     pub subgroups: bool,
@@ -161,6 +170,7 @@ impl Kernel {
             Kernel::RmsNorm => "rms_norm".into(),
             Kernel::Rope => "rope".into(),
             Kernel::Attention { f16 } => format!("attention[{}]", if *f16 { "f16" } else { "f32" }),
+            Kernel::AttentionTiled { f16 } => format!("attention_tiled[{}]", if *f16 { "f16" } else { "f32" }),
             Kernel::AttentionCombine => "attention_combine".into(),
             Kernel::StoreKv { f16 } => format!("store_kv[{}]", if *f16 { "f16" } else { "f32" }),
             Kernel::SiluMul => "silu_mul".into(),
@@ -187,7 +197,25 @@ impl Kernel {
             MATMUL_LANES
         };
         let rows = (wg / lanes).max(1);
-        Config { wg, rows, dpt: head_dim.div_ceil(wg).max(1), subgroups: shuffle && wg / rows > 1 }
+        let mut cfg = Config {
+            wg,
+            rows,
+            dpt: head_dim.div_ceil(wg).max(1),
+            hd: head_dim,
+            tq: 0,
+            tk: 0,
+            subgroups: shuffle && wg / rows > 1,
+        };
+        if let Kernel::AttentionTiled { .. } = self {
+            // The most queries per tile, then the most positions, whose tiles fit the workgroup
+            // storage; the smallest tiles when none do (then `check` names the limit).
+            let fits = |tq, tk| self.workgroup_storage(&Config { tq, tk, ..cfg }) <= limits.workgroup_storage;
+            let best = [8, 4, 2, 1]
+                .into_iter()
+                .find_map(|tq| [32, 16, 8].into_iter().find(|&tk| fits(tq, tk)).map(|tk| (tq, tk)));
+            (cfg.tq, cfg.tk) = best.unwrap_or((1, 1));
+        }
+        cfg
     }
 
     /// Bytes of workgroup memory the kernel declares under `cfg`.
@@ -197,6 +225,11 @@ impl Kernel {
             Kernel::Matmul(_) => cfg.wg * TOKENS_PER_WORKGROUP,
             Kernel::RmsNorm | Kernel::Softmax => cfg.wg,
             Kernel::Attention { .. } => cfg.wg * cfg.dpt + 2 * cfg.wg,
+            // q tile, scores, and three values per query row; the key/value tile below.
+            Kernel::AttentionTiled { .. } => cfg.tq * cfg.hd + cfg.tq * cfg.tk + 3 * cfg.tq,
+            _ => 0,
+        } + match self {
+            Kernel::AttentionTiled { f16 } => (if *f16 { 2 } else { 4 }) * cfg.tk * cfg.hd,
             _ => 0,
         }
     }
@@ -206,6 +239,7 @@ impl Kernel {
         match self {
             Kernel::Matmul(WeightKind::Quant { .. }) => 4,
             Kernel::Attention { .. } => 5,
+            Kernel::AttentionTiled { .. } => 4,
             Kernel::Matmul(WeightKind::Float { .. }) | Kernel::Embed(_) | Kernel::QuantizeQ8 | Kernel::RmsNorm => 3,
             Kernel::Rope | Kernel::StoreKv { .. } | Kernel::SiluMul | Kernel::Add | Kernel::Mul => 2,
             Kernel::AttentionCombine => 2,
@@ -249,6 +283,7 @@ impl Kernel {
             Kernel::RmsNorm => (None, include_str!("../../shaders/rms_norm.wgsl")),
             Kernel::Rope => (None, include_str!("../../shaders/rope.wgsl")),
             Kernel::Attention { .. } => (None, include_str!("../../shaders/attention.wgsl")),
+            Kernel::AttentionTiled { .. } => (None, include_str!("../../shaders/attention_tiled.wgsl")),
             Kernel::StoreKv { .. } => (None, include_str!("../../shaders/store_kv.wgsl")),
             Kernel::AttentionCombine => (None, include_str!("../../shaders/attention_combine.wgsl")),
             Kernel::SiluMul | Kernel::Add | Kernel::Mul => (None, include_str!("../../shaders/elementwise.wgsl")),
@@ -256,6 +291,14 @@ impl Kernel {
             Kernel::Softmax => (None, include_str!("../../shaders/softmax.wgsl")),
         };
         let consts = match self {
+            Kernel::AttentionTiled { f16 } => {
+                let tiles = format!(
+                    "const HD: u32 = {}u;\nconst TQ: u32 = {}u;\nconst TK: u32 = {}u;\n",
+                    cfg.hd, cfg.tq, cfg.tk
+                );
+                let (enable, kv) = if *f16 { ("enable f16;\n", "f16") } else { ("", "f32") };
+                format!("{enable}{consts}{tiles}alias KV = {kv};\n")
+            }
             Kernel::Attention { f16: true } | Kernel::StoreKv { f16: true } => {
                 format!("enable f16;\n{consts}alias KV = f16;\n")
             }
@@ -295,6 +338,8 @@ impl Kernel {
             Kernel::Rope,
             Kernel::Attention { f16: false },
             Kernel::Attention { f16: true },
+            Kernel::AttentionTiled { f16: false },
+            Kernel::AttentionTiled { f16: true },
             Kernel::AttentionCombine,
             Kernel::StoreKv { f16: false },
             Kernel::StoreKv { f16: true },

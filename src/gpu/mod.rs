@@ -152,6 +152,51 @@ pub fn bench_matmul(
     Ok(bytes.len() as f64 / best / 1e9)
 }
 
+/// Times a batch's attention — `t` query tokens after `n_past` cached positions, heads
+/// `(n_head, n_head_kv, head_dim)`, f16 or f32 cache — through the tiled kernel and through the
+/// one-token kernel dispatched per token, and returns the seconds per call of each (best of
+/// several runs of `min_s` seconds).
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+pub fn bench_attention(
+    gpu: &Gpu,
+    f16: bool,
+    (n_head, n_head_kv, head_dim): (usize, usize, usize),
+    t: usize,
+    n_past: usize,
+    min_s: f64,
+) -> crate::Result<(f64, f64)> {
+    let n = n_past + t;
+    let kv = n_head_kv * head_dim;
+    let wave = |len: usize, k: usize| -> Vec<f32> { (0..len).map(|i| ((i * k % 23) as f32 - 11.0) / 11.0).collect() };
+    let heads = (n_head as u32, n_head_kv as u32, head_dim as u32);
+    let mut secs = [0.0; 2];
+    for (tiled, s) in [true, false].into_iter().zip(&mut secs) {
+        let mut h = forward::harness::Harness::new(gpu, &[], head_dim as u32, 32)?;
+        let (k, v) = (h.try_buffer(&wave(n * kv, 7))?, h.try_buffer(&wave(n * kv, 5))?);
+        let q = h.try_buffer(&wave(t * n_head * head_dim, 3))?;
+        let (out, partial) = (h.try_buffer(&vec![0.0; t * n_head * head_dim])?, h.try_buffer(&[0.0; 4])?);
+        if tiled {
+            h.attention(f16, heads, u32::MAX, &q, &k, &v, &out, &partial)?;
+        } else {
+            h.attention_per_token(f16, heads, &q, &k, &v, &out, &partial)?;
+        }
+        h.run(t, n_past)?;
+        h.wait()?;
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let (start, mut runs) = (std::time::Instant::now(), 0u32);
+            while start.elapsed().as_secs_f64() < min_s / 3.0 || runs == 0 {
+                h.run(t, n_past)?;
+                h.wait()?;
+                runs += 1;
+            }
+            best = best.min(start.elapsed().as_secs_f64() / runs as f64);
+        }
+        *s = best;
+    }
+    Ok((secs[0], secs[1]))
+}
+
 /// Where a session's forward pass runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {

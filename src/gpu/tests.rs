@@ -404,9 +404,22 @@ mod on_device {
         let Some(gpu) = gpu(&GpuOptions::new()) else { return };
         let mut rng = Rng::new(16);
         let round = |x: &[f32]| -> Vec<f32> { x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect() };
-        // Whole histories (no split), and one token's history split into parts of 64 and 100
-        // positions (flash-decoding) — 1, 3 and 4 parts, the last one partial.
-        let cases = [(0, 1, 0u32), (0, 5, 0), (150, 3, 0), (150, 1, 64), (299, 1, 100), (63, 1, 64), (64, 1, 64)];
+        // One token over its whole history; one token's history split into parts of 64 and 100
+        // positions (flash-decoding) — 1, 3 and 4 parts, the last one partial; batches (the tiled
+        // kernel) of fewer tokens than a query tile, of several tiles with the last one partial,
+        // and over histories shorter and longer than a key tile, mask edges inside a tile.
+        let cases = [
+            (0, 1, 0u32),
+            (150, 1, 64),
+            (299, 1, 100),
+            (63, 1, 64),
+            (64, 1, 64),
+            (0, 5, 0),
+            (150, 3, 0),
+            (0, 70, 0),
+            (37, 21, 0),
+            (5, 9, 0),
+        ];
         for f16 in [false, true] {
             // Head sizes below and above the workgroup (80: not a multiple of anything); histories
             // shorter than and several times the 64 positions one block scores.
