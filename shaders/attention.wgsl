@@ -14,7 +14,10 @@
 // memory. Invocation li accumulates output dimensions li, li + WG, ... (head_dim <= WG * DPT).
 // Query head h reads KV head h / (n_head / n_head_kv); the host validated n_head_kv > 0 and
 // that it divides n_head before any pipeline existed. The cache holds KV values (f16 where the
-// adapter has shader-f16, else f32; the host prepends the alias); products and sums are f32.
+// adapter has shader-f16, else f32; the host prepends the alias). The query is scaled by
+// 1 / sqrt(head_dim) and held in the same type, so with an f16 cache the scores are f16
+// arithmetic (four products and their sum per dot of vec4<f16>) summed in f32, as in
+// attention_tiled.wgsl; softmax, the value sums and the outputs are f32.
 
 struct Params {
     n_head: u32,
@@ -36,7 +39,7 @@ struct Params {
 
 const NEG_BIG: f32 = -3.0e38;
 
-var<workgroup> qs: array<f32, WG * DPT>;
+var<workgroup> qs: array<KV, WG * DPT>;
 var<workgroup> probs: array<f32, WG>;
 var<workgroup> red: array<f32, WG>;
 
@@ -55,7 +58,7 @@ fn main(
     let q_base = (i * p.n_head + h) * hd;
     let kv_off = (h / p.group) * hd;
     for (var d = li; d < hd; d += WG) {
-        qs[d] = q[q_base + d];
+        qs[d] = KV(q[q_base + d] * p.scale);
     }
     workgroupBarrier();
     var n = step.n_past + i + 1u;
@@ -71,12 +74,18 @@ fn main(
         let pos = start + li;
         var s = NEG_BIG;
         if (pos < n) {
-            var dt = 0.0;
             let kb = pos * p.kv_stride + kv_off;
-            for (var d = 0u; d < hd; d++) {
-                dt += qs[d] * f32(k_cache[kb + d]);
+            var dt = 0.0;
+            var d = 0u;
+            for (; d + 4u <= hd; d += 4u) {
+                let a = vec4<KV>(qs[d], qs[d + 1u], qs[d + 2u], qs[d + 3u]);
+                let b = vec4<KV>(k_cache[kb + d], k_cache[kb + d + 1u], k_cache[kb + d + 2u], k_cache[kb + d + 3u]);
+                dt += f32(dot(a, b));
             }
-            s = dt * p.scale;
+            for (; d < hd; d++) {
+                dt += f32(qs[d] * k_cache[kb + d]);
+            }
+            s = dt;
         }
         red[li] = s;
         workgroupBarrier();

@@ -14,7 +14,11 @@
 //      owns: output o = li + k * WG of the workgroup is query o / HD, dimension o % HD.
 // Token i of the batch (absolute position n_past + i) sees positions 0 ..= n_past + i. The cache
 // holds KV values (f16 where the adapter has shader-f16, else f32; the host prepends the alias),
-// copied into the tile as they are; products and sums are f32. The host chose TQ and TK from
+// copied into the tile as they are. The queries are scaled by 1 / sqrt(head_dim) and held in the
+// same type, so with an f16 cache the scores are f16 arithmetic — four products and their sum
+// per dot of vec4<f16>, as GPUs' packed half units do them — summed in f32 (the scaling keeps
+// those products far from f16's range); softmax, the value sums and the outputs are f32. The
+// host chose TQ and TK from
 // HD (the model's head size) so the tiles fit the adapter's workgroup storage, validated
 // n_head_kv > 0 dividing n_head, and dispatches (n_head, ceil(t / TQ), 1) workgroups.
 
@@ -39,12 +43,28 @@ const NEG_BIG: f32 = -3.0e38;
 // Outputs each invocation accumulates.
 const OPT: u32 = (TQ * HD + WG - 1u) / WG;
 
-var<workgroup> qs: array<f32, TQ * HD>;
+var<workgroup> qs: array<KV, TQ * HD>;
 var<workgroup> kv: array<KV, TK * HD>;
 var<workgroup> s: array<f32, TQ * TK>;
 var<workgroup> m_row: array<f32, TQ>;
 var<workgroup> l_row: array<f32, TQ>;
 var<workgroup> alpha_row: array<f32, TQ>;
+
+// The scaled query at qs[qb..] dotted with the key at kv[kb..]: products four at a time in the
+// cache's type, their sums in f32.
+fn score(qb: u32, kb: u32) -> f32 {
+    var dt = 0.0;
+    var d = 0u;
+    for (; d + 4u <= HD; d += 4u) {
+        let a = vec4<KV>(qs[qb + d], qs[qb + d + 1u], qs[qb + d + 2u], qs[qb + d + 3u]);
+        let b = vec4<KV>(kv[kb + d], kv[kb + d + 1u], kv[kb + d + 2u], kv[kb + d + 3u]);
+        dt += f32(dot(a, b));
+    }
+    for (; d < HD; d++) {
+        dt += f32(qs[qb + d] * kv[kb + d]);
+    }
+    return dt;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -59,9 +79,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
         let qi = e / HD;
         var x = 0.0;
         if (qi < nq) {
-            x = q[((q0 + qi) * p.n_head + h) * HD + e % HD];
+            x = q[((q0 + qi) * p.n_head + h) * HD + e % HD] * p.scale;
         }
-        qs[e] = x;
+        qs[e] = KV(x);
     }
     for (var qi = li; qi < TQ; qi += WG) {
         m_row[qi] = NEG_BIG;
@@ -87,11 +107,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
             let j = e % TK;
             var sc = NEG_BIG;
             if (qi < nq && j < count && start + j <= step.n_past + q0 + qi) {
-                var dt = 0.0;
-                for (var d = 0u; d < HD; d++) {
-                    dt += qs[qi * HD + d] * f32(kv[j * HD + d]);
-                }
-                sc = dt * p.scale;
+                sc = score(qi * HD, j * HD);
             }
             s[e] = sc;
         }

@@ -51,7 +51,8 @@ pub struct GpuInfo {
     pub subgroups: bool,
     /// The smallest subgroup the kernels may rely on (0: no subgroup operations).
     pub subgroup_min: u32,
-    /// The KV cache holds f16 values (shader-f16 present and allowed), else f32.
+    /// The KV cache holds f16 values and the attention scores are f16 arithmetic (shader-f16
+    /// present and allowed), else f32.
     pub kv_f16: bool,
     pub max_binding_bytes: u64,
     pub max_workgroup_storage: u32,

@@ -224,12 +224,14 @@ impl Kernel {
             Kernel::Matmul(_) if cfg.subgroups => 0,
             Kernel::Matmul(_) => cfg.wg * TOKENS_PER_WORKGROUP,
             Kernel::RmsNorm | Kernel::Softmax => cfg.wg,
-            Kernel::Attention { .. } => cfg.wg * cfg.dpt + 2 * cfg.wg,
-            // q tile, scores, and three values per query row; the key/value tile below.
-            Kernel::AttentionTiled { .. } => cfg.tq * cfg.hd + cfg.tq * cfg.tk + 3 * cfg.tq,
+            // Probabilities and the reduction; the query below.
+            Kernel::Attention { .. } => 2 * cfg.wg,
+            // Scores and three values per query row; the query and key/value tiles below.
+            Kernel::AttentionTiled { .. } => cfg.tq * cfg.tk + 3 * cfg.tq,
             _ => 0,
         } + match self {
-            Kernel::AttentionTiled { f16 } => (if *f16 { 2 } else { 4 }) * cfg.tk * cfg.hd,
+            Kernel::AttentionTiled { f16 } => (if *f16 { 2 } else { 4 }) * (cfg.tq + cfg.tk) * cfg.hd,
+            Kernel::Attention { f16 } => (if *f16 { 2 } else { 4 }) * cfg.wg * cfg.dpt,
             _ => 0,
         }
     }

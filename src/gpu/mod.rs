@@ -41,7 +41,8 @@ pub struct GpuOptions {
     /// Split weight tensors into bindings of at most this many bytes even when the adapter
     /// allows more (tests use it to exercise the split on a small model).
     pub max_binding_bytes: Option<u64>,
-    /// Keep the KV cache in f32 even where the adapter has shader-f16 (default: f16 there).
+    /// Keep the KV cache, and so the attention scores, in f32 even where the adapter has
+    /// shader-f16 (default: f16 there).
     pub f32_only: bool,
     /// Positions per workgroup when one token attends to a long history (flash-decoding:
     /// the history is split, the parts merged). Default [`DEFAULT_ATTENTION_SPLIT`].
