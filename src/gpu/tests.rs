@@ -493,6 +493,18 @@ mod on_device {
     }
 
     #[test]
+    fn the_kernel_benchmarks_run_every_form_they_time() {
+        // `ruvllm bench-kernels --gpu` without its timing: each form runs and gives a time.
+        let Some(gpu) = gpu(&GpuOptions::new()) else { return };
+        let gbs = crate::gpu::bench_matmul(&gpu, crate::GgmlType::Q4_1, 8, 256, 4, 0.0).unwrap();
+        assert!(gbs.is_finite() && gbs > 0.0, "{gbs}");
+        for f16 in [false, gpu.info().kv_f16] {
+            let (tiled, per_token) = crate::gpu::bench_attention(&gpu, f16, (4, 2, 64), 9, 5, 0.0).unwrap();
+            assert!(tiled > 0.0 && per_token > 0.0 && tiled.is_finite() && per_token.is_finite());
+        }
+    }
+
+    #[test]
     fn silu_mul_and_add_match_the_cpu() {
         let Some(gpu) = gpu(&GpuOptions::new()) else { return };
         let mut rng = Rng::new(17);
