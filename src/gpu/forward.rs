@@ -1119,7 +1119,7 @@ pub(crate) mod harness {
         }
 
         /// A batch's attention through the one-token kernel, one workgroup per token and head
-        /// reading the history on its own (what the tiled kernel is measured and checked against).
+        /// reading the history on its own (what `bench_attention` times the tiled kernel against).
         #[allow(clippy::too_many_arguments)]
         pub(crate) fn attention_per_token(
             &mut self,
