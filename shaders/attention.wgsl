@@ -1,7 +1,7 @@
 // Causal grouped-query attention of each token's query heads over the KV cache of one layer.
 // The host dispatches it for one token (decode); a batch goes to attention_tiled.wgsl, whose
 // query tiles share each key/value tile (this kernel still computes any batch: the tiled one
-// is tested and benchmarked against it).
+// is benchmarked against it).
 //
 // One workgroup of WG invocations per (query head, token, split); the token at index i of the
 // batch sees positions 0..n_past + i + 1. With `p.split == 0` a workgroup covers all of them and
@@ -19,25 +19,8 @@
 // arithmetic (four products and their sum per dot of vec4<f16>) summed in f32, as in
 // attention_tiled.wgsl; softmax, the value sums and the outputs are f32.
 
-struct Params {
-    n_head: u32,
-    group: u32,     // query heads per KV head
-    head_dim: u32,
-    kv_stride: u32, // values per position in the cache (n_head_kv * head_dim)
-    scale: f32,
-    split: u32,     // positions per split (0: no split)
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<KV>;
-@group(0) @binding(4) var<storage, read> v_cache: array<KV>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// Parameters and bindings 0-5: attention_bindings.wgsl.
 @group(0) @binding(6) var<storage, read_write> partial: array<f32>;
-
-const NEG_BIG: f32 = -3.0e38;
 
 var<workgroup> qs: array<KV, WG * DPT>;
 var<workgroup> probs: array<f32, WG>;

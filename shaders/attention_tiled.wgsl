@@ -18,28 +18,12 @@
 // same type, so with an f16 cache the scores are f16 arithmetic — four products and their sum
 // per dot of vec4<f16>, as GPUs' packed half units do them — summed in f32 (the scaling keeps
 // those products far from f16's range); softmax, the value sums and the outputs are f32. The
-// host chose TQ and TK from
-// HD (the model's head size) so the tiles fit the adapter's workgroup storage, validated
-// n_head_kv > 0 dividing n_head, and dispatches (n_head, ceil(t / TQ), 1) workgroups.
+// host chose TQ and TK from HD (the model's head size) so the tiles fit the adapter's workgroup
+// storage, validated n_head_kv > 0 dividing n_head, and dispatches (n_head, ceil(t / TQ), 1)
+// workgroups.
 
-struct Params {
-    n_head: u32,
-    group: u32,     // query heads per KV head
-    head_dim: u32,  // equals HD
-    kv_stride: u32, // values per position in the cache (n_head_kv * head_dim)
-    scale: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+// Parameters (head_dim equals HD; split is unused) and bindings: attention_bindings.wgsl.
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read> k_cache: array<KV>;
-@group(0) @binding(4) var<storage, read> v_cache: array<KV>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-const NEG_BIG: f32 = -3.0e38;
 // Outputs each invocation accumulates.
 const OPT: u32 = (TQ * HD + WG - 1u) / WG;
 

@@ -6,13 +6,15 @@
 //! kernel binds), for the matmuls `shaders/matmul_write.wgsl` and the row reduction
 //! (`matmul_store.wgsl`, or `matmul_store_subgroup.wgsl` where subgroups allow, after the
 //! browser's `enable` directive), `shaders/common.wgsl` and one
-//! `shaders/quant/*.wgsl` where it reads weights, and the kernel's own file. The same
+//! `shaders/quant/*.wgsl` where it reads weights, `shaders/attention_bindings.wgsl` for the two
+//! attention kernels, and the kernel's own file. The same
 //! composition is what the naga tests validate and translate to Metal Shading Language and SPIR-V.
 
 use crate::error::GpuError;
 use crate::quant::GgmlType;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const ATTENTION_BINDINGS: &str = include_str!("../../shaders/attention_bindings.wgsl");
 const ROUND_F16: &str = include_str!("../../shaders/round_f16.wgsl");
 const STEP: &str = include_str!("../../shaders/step.wgsl");
 const MATMUL_STORE: &str = include_str!("../../shaders/matmul_store.wgsl");
@@ -326,6 +328,9 @@ impl Kernel {
             Some(k) => {
                 let quant = quant_source(k.ty()).unwrap_or_default();
                 format!("{consts}\n{COMMON}\n{round}\n{quant}\n{body}")
+            }
+            None if matches!(self, Kernel::Attention { .. } | Kernel::AttentionTiled { .. }) => {
+                format!("{consts}\n{ATTENTION_BINDINGS}\n{body}")
             }
             None => format!("{consts}\n{round}\n{body}"),
         }

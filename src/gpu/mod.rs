@@ -138,19 +138,27 @@ pub fn bench_matmul(
     let x: Vec<f32> = (0..tokens * cols).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect();
     let (input, out) = (h.try_buffer(&x)?, h.try_buffer(&vec![0.0; tokens * rows])?);
     h.matmul(&w, &input, false, &out)?;
-    h.run(tokens, 0)?;
+    let best = best_seconds(&mut h, tokens, 0, min_s)?;
+    Ok(bytes.len() as f64 / best / 1e9)
+}
+
+/// Runs the harness's dispatches for `t` tokens at `n_past` once (warm-up), then three times
+/// `min_s / 3` seconds of runs, and returns the best seconds per run.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+fn best_seconds(h: &mut forward::harness::Harness, t: usize, n_past: usize, min_s: f64) -> crate::Result<f64> {
+    h.run(t, n_past)?;
     h.wait()?;
     let mut best = f64::INFINITY;
     for _ in 0..3 {
-        let (start, mut n) = (std::time::Instant::now(), 0u32);
-        while start.elapsed().as_secs_f64() < min_s / 3.0 || n == 0 {
-            h.run(tokens, 0)?;
+        let (start, mut runs) = (std::time::Instant::now(), 0u32);
+        while start.elapsed().as_secs_f64() < min_s / 3.0 || runs == 0 {
+            h.run(t, n_past)?;
             h.wait()?;
-            n += 1;
+            runs += 1;
         }
-        best = best.min(start.elapsed().as_secs_f64() / n as f64);
+        best = best.min(start.elapsed().as_secs_f64() / runs as f64);
     }
-    Ok(bytes.len() as f64 / best / 1e9)
+    Ok(best)
 }
 
 /// Times a batch's attention — `t` query tokens after `n_past` cached positions, heads
@@ -169,11 +177,19 @@ pub fn bench_attention(
     let n = n_past + t;
     let kv = n_head_kv * head_dim;
     let wave = |len: usize, k: usize| -> Vec<f32> { (0..len).map(|i| ((i * k % 23) as f32 - 11.0) / 11.0).collect() };
+    // The cache as the kernels read it: f16 values two to a word, or f32.
+    let cache = |values: Vec<f32>| -> Vec<f32> {
+        if !f16 {
+            return values;
+        }
+        let half = |x: Option<&f32>| half::f16::from_f32(x.copied().unwrap_or(0.0)).to_bits() as u32;
+        values.chunks(2).map(|p| f32::from_bits(half(p.first()) | half(p.get(1)) << 16)).collect()
+    };
     let heads = (n_head as u32, n_head_kv as u32, head_dim as u32);
     let mut secs = [0.0; 2];
     for (tiled, s) in [true, false].into_iter().zip(&mut secs) {
         let mut h = forward::harness::Harness::new(gpu, &[], head_dim as u32, 32)?;
-        let (k, v) = (h.try_buffer(&wave(n * kv, 7))?, h.try_buffer(&wave(n * kv, 5))?);
+        let (k, v) = (h.try_buffer(&cache(wave(n * kv, 7)))?, h.try_buffer(&cache(wave(n * kv, 5)))?);
         let q = h.try_buffer(&wave(t * n_head * head_dim, 3))?;
         let (out, partial) = (h.try_buffer(&vec![0.0; t * n_head * head_dim])?, h.try_buffer(&[0.0; 4])?);
         if tiled {
@@ -181,19 +197,7 @@ pub fn bench_attention(
         } else {
             h.attention_per_token(f16, heads, &q, &k, &v, &out, &partial)?;
         }
-        h.run(t, n_past)?;
-        h.wait()?;
-        let mut best = f64::INFINITY;
-        for _ in 0..3 {
-            let (start, mut runs) = (std::time::Instant::now(), 0u32);
-            while start.elapsed().as_secs_f64() < min_s / 3.0 || runs == 0 {
-                h.run(t, n_past)?;
-                h.wait()?;
-                runs += 1;
-            }
-            best = best.min(start.elapsed().as_secs_f64() / runs as f64);
-        }
-        *s = best;
+        *s = best_seconds(&mut h, t, n_past, min_s)?;
     }
     Ok((secs[0], secs[1]))
 }
